@@ -1,0 +1,10 @@
+"""gan_lab: the small, tested PyTorch package behind the GAN textbook.
+
+Modules, one concern each: :mod:`gan_lab.data` (mixtures with exact densities,
+point clouds), :mod:`gan_lab.nets` (seed-batched networks), :mod:`gan_lab.losses`
+(pure functions of logits), :mod:`gan_lab.train` (the training loop),
+:mod:`gan_lab.plots` (GAN Lab's visual layers and animations) and
+:mod:`gan_lab.profile` (budgets and device).
+"""
+
+__version__ = "0.1.0"

@@ -1,0 +1,244 @@
+"""The training loop: alternating discriminator and generator steps, many seeds at once.
+
+One call to :func:`fit` trains ``seeds`` independent GANs together: every network
+holds all seeds' parameters (see :mod:`gan_lab.nets`), each seed's loss is the mean
+over its own batch, and the seeds' losses are *summed* before ``backward`` so every
+seed receives exactly the gradient it would get alone. Adam and RMSProp act
+element-wise, so the update of each seed is the one a separate run would make.
+
+Each of the ``steps`` iterations does ``n_critic`` discriminator steps, then one
+generator step::
+
+    D step: minimise L_D = discriminator_loss(kind, D(x), D(G(z)))   # G frozen
+    G step: minimise L_G = generator_loss(kind, D(G(z)))              # D frozen
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from . import data as data_mod
+from . import losses, profile
+from .nets import MLPDiscriminator, MLPGenerator, per_seed_grad_norm
+
+OPTIMIZERS = ("adam", "rmsprop", "sgd")
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run (stored on the :class:`Run`)."""
+
+    loss: str = "ns"  #: one of :data:`gan_lab.losses.KINDS`
+    steps: int = 2000  #: generator steps
+    seeds: int = 1  #: independent runs trained together
+    seed: int = 0  #: first seed; runs use ``seed, seed + 1, ...``
+    batch_size: int = 256
+    z_dim: int = 2
+    g_hidden: tuple[int, ...] = (64, 64)
+    d_hidden: tuple[int, ...] = (64, 64)
+    activation: str = "leaky_relu"
+    optimizer: str = "adam"
+    lr_g: float = 1e-3
+    lr_d: float = 1e-3
+    betas: tuple[float, float] = (0.5, 0.999)
+    n_critic: int = 1  #: discriminator steps per generator step
+    clip: float | None = None  #: clamp critic weights to [-clip, clip] after each D step (WGAN)
+    snapshot_every: int | None = None  #: keep a copy of both networks every this many steps
+    device: str | None = None  #: ``None``: :func:`gan_lab.profile.device`
+
+    def validate(self) -> "TrainConfig":
+        """Raise ``ValueError`` naming the first field that is out of range."""
+        if self.loss not in losses.KINDS:
+            raise ValueError(f"loss must be one of {losses.KINDS}, got {self.loss!r}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+        for name in ("steps", "seeds", "batch_size", "z_dim", "n_critic"):
+            val = getattr(self, name)
+            if not isinstance(val, int) or isinstance(val, bool) or val < 1:
+                raise ValueError(f"{name} must be a positive int, got {val!r}")
+        if not isinstance(self.seed, int) or self.seed < 0:
+            raise ValueError(f"seed must be a non-negative int, got {self.seed!r}")
+        for name in ("lr_g", "lr_d"):
+            val = getattr(self, name)
+            if not (isinstance(val, (int, float)) and np.isfinite(val) and val > 0):
+                raise ValueError(f"{name} must be a finite number > 0, got {val!r}")
+        if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
+            raise ValueError(f"betas must be two numbers in [0, 1), got {self.betas!r}")
+        if self.clip is not None and not self.clip > 0:
+            raise ValueError(f"clip must be None or > 0, got {self.clip!r}")
+        if self.snapshot_every is not None and (not isinstance(self.snapshot_every, int) or self.snapshot_every < 1):
+            raise ValueError(f"snapshot_every must be None or a positive int, got {self.snapshot_every!r}")
+        return self
+
+
+@dataclass
+class Snapshot:
+    """Both networks' weights (on the CPU) after ``step`` generator steps."""
+
+    step: int
+    generator: dict
+    discriminator: dict
+
+
+@dataclass
+class Run:
+    """The result of :func:`fit`: trained networks, history and snapshots.
+
+    Attributes:
+        config: the :class:`TrainConfig` used.
+        data: the data distribution trained on.
+        generator: the seed-batched generator.
+        discriminator: the seed-batched discriminator (critic).
+        history: name -> array of shape ``(steps, seeds)``: ``d_loss``, ``g_loss``,
+            ``real_logit`` and ``fake_logit`` (batch means of the discriminator's logits,
+            taken in the D step), ``g_grad_norm`` (norm of each seed's generator gradient).
+        snapshots: copies of the networks every ``config.snapshot_every`` steps (step 0 included).
+        seconds: training wall time.
+    """
+
+    config: TrainConfig
+    data: object
+    generator: MLPGenerator
+    discriminator: MLPDiscriminator
+    history: dict = field(default_factory=dict)
+    snapshots: list = field(default_factory=list)
+    seconds: float = 0.0
+
+    def __repr__(self) -> str:
+        c = self.config
+        return (
+            f"Run(loss={c.loss!r}, seeds={c.seeds}, steps={c.steps}, batch_size={c.batch_size}, "
+            f"device={self.device}, seconds={self.seconds:.1f})"
+        )
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.generator.parameters()).device
+
+    @property
+    def n_seeds(self) -> int:
+        return self.generator.n_seeds
+
+    def latent(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Latent codes ``z ~ N(0, I)`` of shape ``(seeds, n, z_dim)`` on the run's device."""
+        if not isinstance(n, int) or n < 1:
+            raise ValueError(f"n must be a positive int, got {n!r}")
+        dev = generator.device if generator is not None else self.device
+        return torch.randn(self.n_seeds, n, self.config.z_dim, generator=generator, device=dev)
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``n`` generated samples per seed: a CPU tensor of shape ``(seeds, n, d)``."""
+        z = self.latent(n, generator).to(self.device)
+        return self.generator(z).cpu()
+
+    def at(self, index: int) -> "Run":
+        """A copy of this run whose networks hold snapshot ``index``'s weights."""
+        if not self.snapshots:
+            raise ValueError("this run kept no snapshots: pass snapshot_every to fit()")
+        snap = self.snapshots[index]
+        g, d = copy.deepcopy(self.generator), copy.deepcopy(self.discriminator)
+        g.load_state_dict(snap.generator)
+        d.load_state_dict(snap.discriminator)
+        return Run(self.config, self.data, g, d, self.history, [], self.seconds)
+
+
+def _optimizer(name: str, params, lr: float, betas: Sequence[float]) -> torch.optim.Optimizer:
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr, betas=tuple(betas))
+    if name == "rmsprop":
+        return torch.optim.RMSprop(params, lr=lr)
+    return torch.optim.SGD(params, lr=lr)
+
+
+def _snapshot(step: int, g: torch.nn.Module, d: torch.nn.Module) -> Snapshot:
+    cpu = lambda m: {k: v.detach().cpu().clone() for k, v in m.state_dict().items()}  # noqa: E731
+    return Snapshot(step, cpu(g), cpu(d))
+
+
+def fit(data, config: TrainConfig | None = None, *, progress: bool | None = None, **overrides) -> Run:
+    """Train ``seeds`` GANs together on ``data``.
+
+    Args:
+        data: a distribution with ``.sample`` (such as :func:`gan_lab.data.ring`), or a
+            reader's own 2-D points: an array/tensor of shape ``(N, 2)`` or a CSV path.
+        config: a :class:`TrainConfig`; keyword ``overrides`` replace its fields
+            (``fit(data, loss="hinge", steps=500, seeds=4)``).
+        progress: show a tqdm progress bar (notebook or terminal); default from
+            :func:`gan_lab.profile.progress_enabled`.
+
+    Returns:
+        A :class:`Run`; ``run.sample(n)`` is ``(seeds, n, d)`` and ``run.history`` holds
+        the losses per step and seed.
+    """
+    if config is None:
+        config = TrainConfig()
+    unknown = set(overrides) - set(TrainConfig.__dataclass_fields__)
+    if unknown:
+        raise TypeError(f"unknown TrainConfig field(s) {sorted(unknown)}; valid: {sorted(TrainConfig.__dataclass_fields__)}")
+    config = TrainConfig(**{**asdict(config), **overrides})
+    for name in ("g_hidden", "d_hidden", "betas"):
+        setattr(config, name, tuple(getattr(config, name)))
+    config.validate()
+    dist = data_mod.as_distribution(data)
+    x_dim = dist.dim
+    dev = profile.device(config.device)
+
+    S, B, kind = config.seeds, config.batch_size, config.loss
+    run_seeds = [config.seed + i for i in range(S)]
+    G = MLPGenerator(config.z_dim, x_dim, config.g_hidden, [2 * s for s in run_seeds], config.activation).to(dev)
+    D = MLPDiscriminator(x_dim, config.d_hidden, [2 * s + 1 for s in run_seeds], config.activation).to(dev)
+    opt_g = _optimizer(config.optimizer, G.parameters(), config.lr_g, config.betas)
+    opt_d = _optimizer(config.optimizer, D.parameters(), config.lr_d, config.betas)
+    rng = torch.Generator(dev).manual_seed(config.seed)  # data and latent noise
+
+    names = ("d_loss", "g_loss", "real_logit", "fake_logit", "g_grad_norm")
+    hist = {k: torch.zeros(config.steps, S, device=dev) for k in names}  # (steps, S), filled in place
+    snaps = [_snapshot(0, G, D)] if config.snapshot_every else []
+
+    from tqdm.auto import tqdm
+
+    start = time.perf_counter()
+    bar = tqdm(range(config.steps), desc=f"{kind} x{S} seeds", disable=not profile.progress_enabled(progress))
+    for step in bar:
+        # D step(s): minimise L_D with G frozen (n_critic of them)
+        for _ in range(config.n_critic):
+            x_real = dist.sample((S, B), generator=rng)  # (S, B, d)
+            z = torch.randn(S, B, config.z_dim, generator=rng, device=dev)
+            with torch.no_grad():
+                x_fake = G(z)  # (S, B, d)
+            real_logits, fake_logits = D(x_real), D(x_fake)  # (S, B) each
+            d_loss = losses.discriminator_loss(kind, real_logits, fake_logits, dim=-1)  # (S,)
+            opt_d.zero_grad(set_to_none=True)
+            d_loss.sum().backward()  # sum over seeds: each seed gets its own gradient
+            opt_d.step()
+            if config.clip is not None:
+                with torch.no_grad():
+                    for p in D.parameters():
+                        p.clamp_(-config.clip, config.clip)
+        # G step: minimise L_G with D frozen
+        z = torch.randn(S, B, config.z_dim, generator=rng, device=dev)
+        D.requires_grad_(False)  # gradients flow through D to G, but D's weights need none
+        g_loss = losses.generator_loss(kind, D(G(z)), dim=-1)  # (S,)
+        opt_g.zero_grad(set_to_none=True)
+        g_loss.sum().backward()
+        D.requires_grad_(True)
+        hist["g_grad_norm"][step] = per_seed_grad_norm(G)
+        opt_g.step()
+
+        hist["d_loss"][step] = d_loss.detach()
+        hist["g_loss"][step] = g_loss.detach()
+        hist["real_logit"][step] = real_logits.detach().mean(-1)
+        hist["fake_logit"][step] = fake_logits.detach().mean(-1)
+        if config.snapshot_every and (step + 1) % config.snapshot_every == 0:
+            snaps.append(_snapshot(step + 1, G, D))
+    bar.close()
+    seconds = time.perf_counter() - start
+    history = {k: v.cpu().numpy() for k, v in hist.items()}
+    return Run(config, dist, G, D, history, snaps, seconds)
