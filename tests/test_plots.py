@@ -1,0 +1,85 @@
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+import torch
+from torch.testing import assert_close
+
+from gan_lab import data, losses, plots, train
+
+
+@pytest.fixture(scope="module")
+def run():
+    return train.fit(data.ring(std=0.05), steps=20, seeds=2, batch_size=32, g_hidden=(16,), d_hidden=(16,),
+                     snapshot_every=10, progress=False)
+
+
+def test_generator_gradients_match_autograd_per_sample(run):
+    z = torch.randn(6, 2)
+    pts, dirs = plots.generator_gradients(run.generator, run.discriminator, "ns", z, seed=1)
+    # oracle: gradient of -log sigmoid(D(x)) for each point alone
+    for i in range(6):
+        x = torch.as_tensor(pts[i : i + 1]).requires_grad_(True)
+        logit = run.discriminator(x.expand(2, 1, 2))[1]
+        (g,) = torch.autograd.grad(losses.generator_loss("ns", logit), x)
+        assert_close(torch.as_tensor(dirs[i]), -g[0])
+
+
+def test_discriminator_heat_map_values(run):
+    fig, ax = plt.subplots()
+    img = plots.plot_discriminator(ax, run.discriminator, (-2, 2, -2, 2), seed=0, resolution=5)
+    arr = np.asarray(img.get_array())
+    corner = run.discriminator(torch.tensor([[[-2.0, -2.0]]]).expand(2, 1, 2))[0, 0]
+    assert arr.shape == (5, 5)
+    assert_close(torch.tensor(float(arr[0, 0])), torch.sigmoid(corner).detach(), atol=1e-6, rtol=0)
+    plt.close(fig)
+
+
+def test_manifold_lines_lie_on_generator_image(run):
+    fig, ax = plt.subplots()
+    lines = plots.plot_manifold(ax, run.generator, seed=0, lines=3, resolution=4)
+    assert len(lines) == 6
+    xy = lines[0].get_xydata()
+    t = torch.linspace(-2.5, 2.5, 4)
+    z = torch.stack([t, torch.full_like(t, -2.5)], 1)
+    expected = run.generator(z.expand(2, -1, -1))[0].detach().numpy()
+    np.testing.assert_allclose(xy, expected, rtol=1e-5, atol=1e-6)
+    plt.close(fig)
+
+
+def test_gan_lab_figure_and_animation(run):
+    fig, ax = plt.subplots()
+    plots.plot_gan_lab(ax, run, seed=1, n=50)
+    assert len(ax.images) == 1 and len(ax.collections) >= 3  # heat map; real, fake, arrows
+    plt.close(fig)
+    anim = plots.animate(run, n=50)
+    html = anim.to_jshtml()
+    assert html.count("data:image/png;base64") == len(run.snapshots) == 3
+    fig = plots.plot_seeds(run, n=50)
+    assert len(fig.axes) == 2
+    plt.close(fig)
+    fig, ax = plt.subplots()
+    plots.plot_history(ax, run, "d_loss", smooth=5)
+    assert len(ax.lines) == 1 and len(ax.lines[0].get_xdata()) == 16
+    plt.close(fig)
+
+
+def test_data_extent_contains_all_modes():
+    g = data.grid()
+    x0, x1, y0, y1 = plots.data_extent(g)
+    assert x0 < -4 and x1 > 4 and y0 < -4 and y1 > 4
+
+
+def test_bad_input(run):
+    fig, ax = plt.subplots()
+    with pytest.raises(ValueError, match="seed"):
+        plots.plot_discriminator(ax, run.discriminator, (-1, 1, -1, 1), seed=5)
+    with pytest.raises(ValueError, match="layers"):
+        plots.plot_gan_lab(ax, run, layers=("heatmap",))
+    with pytest.raises(ValueError, match="points"):
+        plots.plot_samples(ax, real=np.zeros((4, 3)))
+    with pytest.raises(ValueError, match="key"):
+        plots.plot_history(ax, run, "loss")
+    nosnap = train.fit(data.ring(), steps=2, batch_size=8, progress=False)
+    with pytest.raises(ValueError, match="snapshots"):
+        plots.animate(nosnap)
+    plt.close(fig)
