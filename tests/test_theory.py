@@ -83,11 +83,10 @@ def test_optimal_discriminator_accepts_torch_distributions():
 def test_jsd_of_equal_distributions_is_zero():
     p = GaussianMixture([-1.0, 0.5, 3.0], [0.2, 1.0, 0.05], [0.2, 0.5, 0.3])
     twin = GaussianMixture([-1.0, 0.5, 3.0], [0.2, 1.0, 0.05], [0.2, 0.5, 0.3])
-    zero = torch.tensor(0.0, dtype=torch.float64)
-    assert_close(torch.tensor(theory.jsd(p, twin)), zero, atol=1e-8, rtol=0)
+    assert_close(theory.jsd(p, twin), 0.0, atol=1e-8, rtol=0)
     ring2 = GaussianMixture([[1.0, 0.0], [0.0, 1.0]], 0.1)
     g = torch.Generator().manual_seed(0)
-    assert_close(torch.tensor(theory.jsd(ring2, ring2, n_samples=1000, generator=g)), zero, atol=1e-8, rtol=0)
+    assert_close(theory.jsd(ring2, ring2, n_samples=1000, generator=g), 0.0, atol=1e-8, rtol=0)
 
 
 @pytest.mark.parametrize(
@@ -118,7 +117,7 @@ def test_jsd_does_not_miss_a_narrow_component():
     x = np.unique(np.concatenate([np.linspace(-15, 15, 300_001), np.linspace(0.28, 0.32, 200_001)]))
     expected = jsd_on_grid(lambda t: mixture_pdf_1d(t, *p_args), lambda t: stats.norm.pdf(t), x)
     assert_close(theory.jsd(p, q), expected, atol=1e-8, rtol=0)
-    assert expected > 0.25  # the spike matters: a quadrature that missed it would give ~0
+    assert 0.2 < expected < 0.25  # the spike matters: a quadrature that missed it would give ~0
 
 
 def test_jsd_is_symmetric():
@@ -130,20 +129,18 @@ def test_jsd_is_symmetric():
 def test_jsd_monte_carlo_2d_within_four_standard_errors_of_a_grid():
     p = GaussianMixture([[0.0, 0.0], [2.0, 2.0]], [0.6, 0.8])
     q = GaussianMixture([[1.0, 0.0]], 1.0)
-    ticks = np.linspace(-8.0, 10.0, 1201)
-    xx, yy = np.meshgrid(ticks, ticks, indexing="ij")
+    ticks = np.linspace(-8.0, 10.0, 601)
+    xx, yy = np.meshgrid(ticks, ticks, indexing="ij")  # (601, 601) each
 
-    def pdf(means, stds):
-        return lambda pts: sum(
-            stats.multivariate_normal.pdf(pts, m, s**2 * np.eye(2)) / len(means) for m, s in zip(means, stds)
-        )
+    def normal_pdf(mean, std):  # isotropic 2-D normal density, written out
+        return np.exp(-((xx - mean[0]) ** 2 + (yy - mean[1]) ** 2) / (2 * std**2)) / (2 * np.pi * std**2)
 
-    pts = np.stack([xx, yy], axis=-1)  # (1201, 1201, 2)
-    p_pdf, q_pdf = pdf([(0, 0), (2, 2)], [0.6, 0.8])(pts), pdf([(1, 0)], [1.0])(pts)
+    p_pdf = 0.5 * normal_pdf((0, 0), 0.6) + 0.5 * normal_pdf((2, 2), 0.8)
+    q_pdf = normal_pdf((1, 0), 1.0)
     m = (p_pdf + q_pdf) / 2
     f = 0.5 * p_pdf * np.log(p_pdf / m) + 0.5 * q_pdf * np.log(q_pdf / m)
     expected = integrate.trapezoid(integrate.trapezoid(f, ticks, axis=1), ticks)
-    estimate, se = theory.jsd(p, q, n_samples=100_000, generator=torch.Generator().manual_seed(1), return_se=True)
+    estimate, se = theory.jsd(p, q, n_samples=50_000, generator=torch.Generator().manual_seed(1), return_se=True)
     assert 1e-4 < se < 3e-3
     assert abs(estimate - expected) <= 4 * se
 
