@@ -67,7 +67,7 @@ def data_extent(points, margin: float = 0.25) -> tuple[float, float, float, floa
         pad = 0.0
     lo, hi = arr.min(0) - pad, arr.max(0) + pad
     centre, half = (lo + hi) / 2, float((hi - lo).max()) / 2
-    half = half * (1 + margin) + 1e-6 + margin
+    half = half * (1 + margin) + 1e-6  # relative margin: scales with the data
     return (centre[0] - half, centre[0] + half, centre[1] - half, centre[1] + half)
 
 

@@ -157,6 +157,32 @@ def _optimizer(name: str, params, lr: float, betas: Sequence[float]) -> torch.op
     return torch.optim.SGD(params, lr=lr)
 
 
+def _resolve(config: TrainConfig | None, overrides: dict) -> TrainConfig:
+    """Merge keyword overrides into a config, normalise tuples, and validate."""
+    config = config or TrainConfig()
+    unknown = set(overrides) - set(TrainConfig.__dataclass_fields__)
+    if unknown:
+        raise TypeError(f"unknown TrainConfig field(s) {sorted(unknown)}; valid: {sorted(TrainConfig.__dataclass_fields__)}")
+    config = TrainConfig(**{**asdict(config), **overrides})
+    for name in ("g_hidden", "d_hidden", "betas"):
+        setattr(config, name, tuple(getattr(config, name)))
+    return config.validate()
+
+
+def _discriminator_step(D, opt_d, config: TrainConfig, x_real: torch.Tensor, x_fake: torch.Tensor):
+    """One step on L_D (then WGAN's weight clipping); returns the per-seed loss and the logits."""
+    real_logits, fake_logits = D(x_real), D(x_fake)  # (S, B) each
+    d_loss = losses.discriminator_loss(config.loss, real_logits, fake_logits, dim=-1)  # (S,)
+    opt_d.zero_grad(set_to_none=True)
+    d_loss.sum().backward()  # sum over seeds: each seed gets its own gradient
+    opt_d.step()
+    if config.clip is not None:
+        with torch.no_grad():
+            for p in D.parameters():
+                p.clamp_(-config.clip, config.clip)
+    return d_loss.detach(), real_logits.detach(), fake_logits.detach()
+
+
 def _snapshot(step: int, g: torch.nn.Module, d: torch.nn.Module) -> Snapshot:
     cpu = lambda m: {k: v.detach().cpu().clone() for k, v in m.state_dict().items()}  # noqa: E731
     return Snapshot(step, cpu(g), cpu(d))
@@ -177,15 +203,7 @@ def fit(data, config: TrainConfig | None = None, *, progress: bool | None = None
         A :class:`Run`; ``run.sample(n)`` is ``(seeds, n, d)`` and ``run.history`` holds
         the losses per step and seed.
     """
-    if config is None:
-        config = TrainConfig()
-    unknown = set(overrides) - set(TrainConfig.__dataclass_fields__)
-    if unknown:
-        raise TypeError(f"unknown TrainConfig field(s) {sorted(unknown)}; valid: {sorted(TrainConfig.__dataclass_fields__)}")
-    config = TrainConfig(**{**asdict(config), **overrides})
-    for name in ("g_hidden", "d_hidden", "betas"):
-        setattr(config, name, tuple(getattr(config, name)))
-    config.validate()
+    config = _resolve(config, overrides)
     dist = data_mod.as_distribution(data)
     x_dim = dist.dim
     dev = profile.device(config.device)
@@ -213,15 +231,7 @@ def fit(data, config: TrainConfig | None = None, *, progress: bool | None = None
             z = torch.randn(S, B, config.z_dim, generator=rng, device=dev)
             with torch.no_grad():
                 x_fake = G(z)  # (S, B, d)
-            real_logits, fake_logits = D(x_real), D(x_fake)  # (S, B) each
-            d_loss = losses.discriminator_loss(kind, real_logits, fake_logits, dim=-1)  # (S,)
-            opt_d.zero_grad(set_to_none=True)
-            d_loss.sum().backward()  # sum over seeds: each seed gets its own gradient
-            opt_d.step()
-            if config.clip is not None:
-                with torch.no_grad():
-                    for p in D.parameters():
-                        p.clamp_(-config.clip, config.clip)
+            d_loss, real_logits, fake_logits = _discriminator_step(D, opt_d, config, x_real, x_fake)
         # G step: minimise L_G with D frozen
         z = torch.randn(S, B, config.z_dim, generator=rng, device=dev)
         D.requires_grad_(False)  # gradients flow through D to G, but D's weights need none
@@ -232,13 +242,75 @@ def fit(data, config: TrainConfig | None = None, *, progress: bool | None = None
         hist["g_grad_norm"][step] = per_seed_grad_norm(G)
         opt_g.step()
 
-        hist["d_loss"][step] = d_loss.detach()
+        hist["d_loss"][step] = d_loss
         hist["g_loss"][step] = g_loss.detach()
-        hist["real_logit"][step] = real_logits.detach().mean(-1)
-        hist["fake_logit"][step] = fake_logits.detach().mean(-1)
+        hist["real_logit"][step] = real_logits.mean(-1)
+        hist["fake_logit"][step] = fake_logits.mean(-1)
         if config.snapshot_every and (step + 1) % config.snapshot_every == 0:
             snaps.append(_snapshot(step + 1, G, D))
     bar.close()
     seconds = time.perf_counter() - start
     history = {k: v.cpu().numpy() for k, v in hist.items()}
     return Run(config, dist, G, D, history, snaps, seconds)
+
+
+@dataclass
+class CriticRun:
+    """The result of :func:`fit_discriminator`: a trained seed-batched discriminator.
+
+    Attributes:
+        config: the :class:`TrainConfig` used (generator fields unused).
+        discriminator: the seed-batched discriminator (critic).
+        history: ``d_loss``, ``real_logit``, ``fake_logit``, each ``(steps, seeds)``.
+        seconds: training wall time.
+    """
+
+    config: TrainConfig
+    discriminator: MLPDiscriminator
+    history: dict
+    seconds: float
+
+    def __repr__(self) -> str:
+        c = self.config
+        return f"CriticRun(loss={c.loss!r}, seeds={c.seeds}, steps={c.steps}, seconds={self.seconds:.1f})"
+
+
+def fit_discriminator(p_data, p_model, config: TrainConfig | None = None, *, progress: bool | None = None,
+                      **overrides) -> CriticRun:
+    """Train only the discriminator, against a *fixed* model distribution (the game's inner max).
+
+    Each of ``steps`` iterations is one D step of :func:`fit` with ``p_model``'s samples in
+    place of ``G(z)``. Used to watch a discriminator approach its optimum ``D*``.
+
+    Args:
+        p_data: the data distribution (anything :func:`fit` accepts).
+        p_model: the fixed model distribution, same dimension.
+        config: a :class:`TrainConfig` (``loss``, ``steps``, ``seeds``, ``batch_size``,
+            ``d_hidden``, ``lr_d``, ``optimizer``, ``betas``, ``clip`` apply); keyword overrides replace fields.
+        progress: show a progress bar.
+    """
+    config = _resolve(config, overrides)
+    real, fake = data_mod.as_distribution(p_data, None), data_mod.as_distribution(p_model, None)
+    if real.dim != fake.dim:
+        raise ValueError(f"p_data and p_model must have the same dimension, got {real.dim} and {fake.dim}")
+    dev = profile.device(config.device)
+    S, B = config.seeds, config.batch_size
+    D = MLPDiscriminator(real.dim, config.d_hidden, [2 * (config.seed + i) + 1 for i in range(S)],
+                         config.activation).to(dev)
+    opt_d = _optimizer(config.optimizer, D.parameters(), config.lr_d, config.betas)
+    rng = torch.Generator(dev).manual_seed(config.seed)
+    hist = {k: torch.zeros(config.steps, S, device=dev) for k in ("d_loss", "real_logit", "fake_logit")}
+
+    from tqdm.auto import tqdm
+
+    start = time.perf_counter()
+    bar = tqdm(range(config.steps), desc=f"D only ({config.loss})", disable=not profile.progress_enabled(progress))
+    for step in bar:
+        x_real, x_fake = real.sample((S, B), generator=rng), fake.sample((S, B), generator=rng)  # (S, B, d)
+        d_loss, real_logits, fake_logits = _discriminator_step(D, opt_d, config, x_real, x_fake)
+        hist["d_loss"][step] = d_loss
+        hist["real_logit"][step] = real_logits.mean(-1)
+        hist["fake_logit"][step] = fake_logits.mean(-1)
+    bar.close()
+    seconds = time.perf_counter() - start
+    return CriticRun(config, D, {k: v.cpu().numpy() for k, v in hist.items()}, seconds)

@@ -63,6 +63,11 @@ def test_gan_lab_figure_and_animation(run):
     plt.close(fig)
 
 
+def test_data_extent_scales_with_the_data():
+    pts = torch.tensor([[-1.0, -0.5], [1.0, 0.5], [0.2, -0.1]])
+    assert_close(torch.tensor(plots.data_extent(3 * pts)), 3 * torch.tensor(plots.data_extent(pts)), rtol=1e-5, atol=1e-5)
+
+
 def test_data_extent_contains_all_modes():
     g = data.grid()
     x0, x1, y0, y1 = plots.data_extent(g)

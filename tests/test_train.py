@@ -117,3 +117,17 @@ def test_unknown_field_and_snapshotless_at():
         run.at(0)
     with pytest.raises(ValueError, match="n must be"):
         run.sample(0)
+
+
+def test_fit_discriminator_approaches_the_optimal_discriminator():
+    from gan_lab import theory
+
+    p, q = data.GaussianMixture([0.0], 1.0), data.GaussianMixture([2.0], 1.0)
+    critic = train.fit_discriminator(p, q, steps=400, seeds=2, batch_size=256, d_hidden=(32,), progress=False)
+    x = torch.linspace(-1.5, 3.5, 21)
+    d = torch.sigmoid(critic.discriminator(x[None, :, None].expand(2, -1, -1))).detach()
+    d_star = theory.optimal_discriminator(p, q, x[:, None]).float()
+    assert_close(d, d_star.expand(2, -1), atol=0.1, rtol=0)
+    assert critic.history["d_loss"].shape == (400, 2)
+    with pytest.raises(ValueError, match="same dimension"):
+        train.fit_discriminator(p, data.ring(), steps=1, progress=False)

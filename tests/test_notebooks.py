@@ -1,0 +1,67 @@
+"""Static checks on the chapters: anatomy, stored outputs, and the install cell's URL."""
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _toc_files():
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    files = []
+    for part in toc.get("parts", [{"chapters": toc.get("chapters", [])}]):
+        files += [c["file"] for c in part.get("chapters", [])]
+    return files
+
+
+CHAPTERS = [ROOT / f"{f}.ipynb" for f in _toc_files() if (ROOT / f"{f}.ipynb").exists()]
+
+
+def _source(cell):
+    src = cell["source"]
+    return "".join(src) if isinstance(src, list) else src
+
+
+def test_every_notebook_in_book_is_in_the_toc():
+    on_disk = sorted(p.relative_to(ROOT) for p in (ROOT / "book").glob("*.ipynb"))
+    assert on_disk == sorted(p.relative_to(ROOT) for p in CHAPTERS)
+    assert len(CHAPTERS) >= 2
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_chapter_anatomy(path):
+    nb = json.loads(path.read_text())
+    cells = nb["cells"]
+    first = cells[0]
+    assert first["cell_type"] == "code" and "remove-cell" in first["metadata"].get("tags", [])
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    url = config["repository"]["url"]
+    assert f"git+{url}" in _source(first), "install cell must install from _config.yml's repository.url"
+    assert "%pip install" in _source(first) and "except ImportError" in _source(first)
+    assert cells[1]["cell_type"] == "markdown" and _source(cells[1]).startswith("# ")
+    code = [_source(c) for c in cells if c["cell_type"] == "code"]
+    assert any("start_chapter(" in c for c in code[:3]), "the chapter clock starts near the top"
+    assert "clock.finish()" in code[-1], "the last code cell prints the wall time"
+    assert not any(re.search(r"^\s*from \S+ import \*", c, re.M) for c in code), "no star imports"
+    assert any("assert" in c for c in code), "derivations are checked by asserts"
+    text = "\n".join(_source(c) for c in cells if c["cell_type"] == "markdown")
+    assert re.search(r"^## Exercises", text, re.M) and "dropdown" in text
+    assert re.search(r"^## Summary", text, re.M)
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_only_checked_cells_keep_outputs(path):
+    nb = json.loads(path.read_text())
+    for cell in nb["cells"]:
+        if cell["cell_type"] != "code":
+            continue
+        checked = _source(cell).startswith("# NBVAL_CHECK_OUTPUT")
+        if checked:
+            assert cell["metadata"].get("keep_output") is True
+            assert cell["execution_count"] is not None and cell["outputs"], "checked cells keep output and count"
+        else:
+            assert not cell["outputs"], f"unchecked cell stores output: {_source(cell)[:60]!r}"
