@@ -29,6 +29,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+#: The loss kinds understood by :func:`discriminator_loss` and :func:`generator_loss`.
 KINDS = ("minimax", "ns", "hinge", "wasserstein", "lsgan")
 
 
