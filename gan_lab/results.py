@@ -1,0 +1,92 @@
+"""Results on disk: provenance records and atomic, verified JSON files.
+
+Everything under ``results/`` is JSON carrying where it came from: the device, the
+date, the library versions, the configuration and the seeds.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import platform
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import scipy
+import torch
+
+
+def device_name(device: torch.device | str) -> str:
+    """A human-readable name for ``device``: the GPU model, or the CPU model and core count."""
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        return torch.cuda.get_device_name(dev)
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{model} ({os.cpu_count()} cores, {torch.get_num_threads()} torch threads)"
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                             cwd=Path(__file__).resolve().parent)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def provenance(device: torch.device | str) -> dict:
+    """Where a result came from: device, date (UTC), versions and the git commit."""
+    return {
+        "device": str(torch.device(device)),
+        "device_name": device_name(device),
+        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "scipy": scipy.__version__,
+        "platform": platform.platform(),
+        "git_commit": _git_commit(),
+    }
+
+
+def save_json(path: str | os.PathLike, obj) -> Path:
+    """Write ``obj`` as JSON atomically: to a temporary file, fsync, rename, then verify.
+
+    A crash leaves either the old file or the new one, never half of one.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(obj, indent=2, sort_keys=False, allow_nan=False) + "\n"
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    if json.loads(path.read_text()) != json.loads(text):
+        raise OSError(f"{path}: written JSON does not read back identically")
+    return path
+
+
+def load_json(path: str | os.PathLike):
+    """Read a results file; ``ValueError`` names the file if it is not valid JSON."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path} is not valid JSON: {err}") from err
