@@ -58,10 +58,12 @@ def _eval_one_seed(net: torch.nn.Module, x: torch.Tensor, seed: int) -> torch.Te
 
 
 def data_extent(points, margin: float = 0.25) -> tuple[float, float, float, float]:
-    """A square ``(xmin, xmax, ymin, ymax)`` around points ``(n, 2)`` or a mixture's means."""
+    """A square ``(xmin, xmax, ymin, ymax)`` around points ``(n, 2)``, a point cloud, or a mixture's means."""
     if hasattr(points, "means"):
         arr = _np(points.means)
         pad = float(_np(points.stds).max()) * 4
+    elif hasattr(points, "points"):  # a PointCloud
+        arr, pad = _np(points.points), 0.0
     else:
         arr = _pick_seed(points, 0) if _np(points).ndim == 3 else _np(points)
         pad = 0.0

@@ -15,6 +15,7 @@ generator step::
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import time
 from dataclasses import asdict, dataclass, field
@@ -51,6 +52,10 @@ class TrainConfig:
     clip: float | None = None  #: clamp critic weights to [-clip, clip] after each D step (WGAN)
     snapshot_every: int | None = None  #: keep a copy of both networks every this many steps
     device: str | None = None  #: ``None``: :func:`gan_lab.profile.device`
+    #: CPU threads while training (restored afterwards); ``None`` keeps torch's setting. These
+    #: networks are tiny, so extra threads add synchronisation, not speed: on a busy 2-core
+    #: machine two threads made training ~8x slower than one.
+    cpu_threads: int | None = 1
 
     def validate(self) -> "TrainConfig":
         """Raise ``ValueError`` naming the first field that is out of range."""
@@ -72,6 +77,8 @@ class TrainConfig:
             raise ValueError(f"betas must be two numbers in [0, 1), got {self.betas!r}")
         if self.clip is not None and not self.clip > 0:
             raise ValueError(f"clip must be None or > 0, got {self.clip!r}")
+        if self.cpu_threads is not None and (not isinstance(self.cpu_threads, int) or self.cpu_threads < 1):
+            raise ValueError(f"cpu_threads must be None or a positive int, got {self.cpu_threads!r}")
         if self.snapshot_every is not None and (not isinstance(self.snapshot_every, int) or self.snapshot_every < 1):
             raise ValueError(f"snapshot_every must be None or a positive int, got {self.snapshot_every!r}")
         return self
@@ -183,6 +190,20 @@ def _discriminator_step(D, opt_d, config: TrainConfig, x_real: torch.Tensor, x_f
     return d_loss.detach(), real_logits.detach(), fake_logits.detach()
 
 
+@contextlib.contextmanager
+def _cpu_threads(n: int | None, dev: torch.device):
+    """Run the block with ``n`` torch CPU threads (CPU devices only), then restore the old count."""
+    if n is None or dev.type != "cpu":
+        yield
+        return
+    old = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
 def _snapshot(step: int, g: torch.nn.Module, d: torch.nn.Module) -> Snapshot:
     cpu = lambda m: {k: v.detach().cpu().clone() for k, v in m.state_dict().items()}  # noqa: E731
     return Snapshot(step, cpu(g), cpu(d))
@@ -208,7 +229,7 @@ def fit(data, config: TrainConfig | None = None, *, progress: bool | None = None
     x_dim = dist.dim
     dev = profile.device(config.device)
 
-    S, B, kind = config.seeds, config.batch_size, config.loss
+    S = config.seeds
     run_seeds = [config.seed + i for i in range(S)]
     G = MLPGenerator(config.z_dim, x_dim, config.g_hidden, [2 * s for s in run_seeds], config.activation).to(dev)
     D = MLPDiscriminator(x_dim, config.d_hidden, [2 * s + 1 for s in run_seeds], config.activation).to(dev)
@@ -219,10 +240,18 @@ def fit(data, config: TrainConfig | None = None, *, progress: bool | None = None
     names = ("d_loss", "g_loss", "real_logit", "fake_logit", "g_grad_norm")
     hist = {k: torch.zeros(config.steps, S, device=dev) for k in names}  # (steps, S), filled in place
     snaps = [_snapshot(0, G, D)] if config.snapshot_every else []
+    start = time.perf_counter()
+    with _cpu_threads(config.cpu_threads, dev):
+        _train_loop(config, dist, G, D, opt_g, opt_d, rng, hist, snaps, progress)
+    seconds = time.perf_counter() - start
+    history = {k: v.cpu().numpy() for k, v in hist.items()}
+    return Run(config, dist, G, D, history, snaps, seconds)
 
+
+def _train_loop(config, dist, G, D, opt_g, opt_d, rng, hist, snaps, progress) -> None:
     from tqdm.auto import tqdm
 
-    start = time.perf_counter()
+    S, B, kind, dev = config.seeds, config.batch_size, config.loss, rng.device
     bar = tqdm(range(config.steps), desc=f"{kind} x{S} seeds", disable=not profile.progress_enabled(progress))
     for step in bar:
         # D step(s): minimise L_D with G frozen (n_critic of them)
@@ -249,9 +278,6 @@ def fit(data, config: TrainConfig | None = None, *, progress: bool | None = None
         if config.snapshot_every and (step + 1) % config.snapshot_every == 0:
             snaps.append(_snapshot(step + 1, G, D))
     bar.close()
-    seconds = time.perf_counter() - start
-    history = {k: v.cpu().numpy() for k, v in hist.items()}
-    return Run(config, dist, G, D, history, snaps, seconds)
 
 
 @dataclass
@@ -305,12 +331,13 @@ def fit_discriminator(p_data, p_model, config: TrainConfig | None = None, *, pro
 
     start = time.perf_counter()
     bar = tqdm(range(config.steps), desc=f"D only ({config.loss})", disable=not profile.progress_enabled(progress))
-    for step in bar:
-        x_real, x_fake = real.sample((S, B), generator=rng), fake.sample((S, B), generator=rng)  # (S, B, d)
-        d_loss, real_logits, fake_logits = _discriminator_step(D, opt_d, config, x_real, x_fake)
-        hist["d_loss"][step] = d_loss
-        hist["real_logit"][step] = real_logits.mean(-1)
-        hist["fake_logit"][step] = fake_logits.mean(-1)
+    with _cpu_threads(config.cpu_threads, dev):
+        for step in bar:
+            x_real, x_fake = real.sample((S, B), generator=rng), fake.sample((S, B), generator=rng)  # (S, B, d)
+            d_loss, real_logits, fake_logits = _discriminator_step(D, opt_d, config, x_real, x_fake)
+            hist["d_loss"][step] = d_loss
+            hist["real_logit"][step] = real_logits.mean(-1)
+            hist["fake_logit"][step] = fake_logits.mean(-1)
     bar.close()
     seconds = time.perf_counter() - start
     return CriticRun(config, D, {k: v.cpu().numpy() for k, v in hist.items()}, seconds)

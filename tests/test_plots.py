@@ -68,6 +68,15 @@ def test_data_extent_scales_with_the_data():
     assert_close(torch.tensor(plots.data_extent(3 * pts)), 3 * torch.tensor(plots.data_extent(pts)), rtol=1e-5, atol=1e-5)
 
 
+def test_data_extent_of_a_point_cloud_equals_that_of_its_points():
+    pts = np.random.default_rng(0).normal(size=(50, 2))
+    assert plots.data_extent(data.PointCloud(pts)) == pytest.approx(plots.data_extent(pts), rel=1e-6)
+    run = train.fit(pts, steps=2, batch_size=8, progress=False)
+    fig, ax = plt.subplots()
+    plots.plot_gan_lab(ax, run, n=20)  # default extent from the point cloud
+    plt.close(fig)
+
+
 def test_data_extent_contains_all_modes():
     g = data.grid()
     x0, x1, y0, y1 = plots.data_extent(g)

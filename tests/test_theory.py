@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from scipy import integrate, stats
+from scipy import integrate, optimize, stats
 from torch.testing import assert_close
 
 from gan_lab import theory
@@ -252,3 +252,183 @@ def test_one_dimensional_quadrature_needs_component_locations():
         theory.jsd(Bare(), GaussianMixture([0.0], 1.0))
     value = theory.jsd(Bare(), GaussianMixture([0.0], 1.0), method="mc", n_samples=200, generator=torch.Generator().manual_seed(0))
     assert_close(value, 0.0, atol=1e-6, rtol=0)  # the same density, up to float32 samples
+
+
+# --- hinge critic and total variation, least-squares discriminator and Pearson chi^2 --------
+
+
+def tv_by_quad(p_pdf, q_pdf, lo, hi, points=()):
+    """TV = 1/2 int |p - q| by scipy.integrate.quad, split at the given points (the crossings)."""
+    value, _ = integrate.quad(lambda t: 0.5 * abs(p_pdf(t) - q_pdf(t)), lo, hi, points=points, limit=500, epsabs=1e-13)
+    return value
+
+
+def chi2_gaussians(mu1, s1, mu2, s2):
+    """chi^2(N(mu1, s1^2) || N(mu2, s2^2)) in closed form (finite for 2 s2^2 > s1^2)."""
+    return s2**2 / (s1 * math.sqrt(2 * s2**2 - s1**2)) * math.exp((mu1 - mu2) ** 2 / (2 * s2**2 - s1**2)) - 1
+
+
+@pytest.mark.parametrize("mu", [0.2, 1.0, 4.0])
+def test_total_variation_of_equal_width_gaussians_in_closed_form(mu):
+    # TV(N(0, s^2), N(mu, s^2)) = 2 Phi(mu / (2 s)) - 1
+    p, q = GaussianMixture([0.0], 0.7), GaussianMixture([mu], 0.7)
+    assert_close(theory.total_variation(p, q), 2 * stats.norm.cdf(mu / 1.4) - 1, rtol=1e-11, atol=1e-13)
+
+
+def test_total_variation_of_mixtures_against_scipy_quad():
+    p_args = ([-1.5, 1.5], [0.5, 0.5], [0.5, 0.5])
+    p, q = GaussianMixture(*p_args), GaussianMixture([0.0], 1.0)
+    def diff(t):
+        return mixture_pdf_1d(t, *p_args) - stats.norm.pdf(t)
+
+    grid = np.linspace(-8, 8, 16_001)  # bracket the crossings of p and q on a grid, then solve
+    brackets = np.nonzero(np.sign(diff(grid[:-1])) != np.sign(diff(grid[1:])))[0]
+    crossings = [optimize.brentq(diff, grid[i] - 1e-3, grid[i + 1] + 1e-3, xtol=1e-15) for i in brackets]
+    assert len(crossings) == 4
+    expected = tv_by_quad(lambda t: mixture_pdf_1d(t, *p_args), stats.norm.pdf, -15, 15, crossings)
+    assert_close(theory.total_variation(p, q), expected, rtol=0, atol=1e-10)
+
+
+def test_total_variation_bounds_and_symmetry():
+    p = GaussianMixture([-1.0, 2.0], [0.3, 1.0], [0.4, 0.6])
+    q = GaussianMixture([0.0, 0.1], [2.0, 0.01])
+    assert_close(theory.total_variation(p, q), theory.total_variation(q, p), rtol=1e-12, atol=1e-14)
+    assert_close(theory.total_variation(p, p), 0.0, rtol=0, atol=1e-12)
+    far = GaussianMixture([0.0, 2.0], 1e-3), GaussianMixture([1.0, 3.0], [1e-3, 2e-3])
+    assert_close(theory.total_variation(*far), 1.0, rtol=0, atol=1e-12)  # disjoint supports
+    tv, jsd, kl = theory.total_variation(p, q), theory.jsd(p, q), theory.kl(p, q)
+    assert 0 < tv < 1 and tv <= math.sqrt(kl / 2)  # Pinsker's inequality
+    assert jsd <= tv * LOG2 + 1e-12  # JSD <= TV log 2
+
+
+def test_total_variation_monte_carlo_2d_within_four_standard_errors():
+    p, q = GaussianMixture([[0.0, 0.0]], 1.0), GaussianMixture([[1.0, -1.0]], 1.0)
+    expected = 2 * stats.norm.cdf(math.sqrt(2) / 2) - 1  # |mu_p - mu_q| / (2 s) along the line of centres
+    value, se = theory.total_variation(p, q, n_samples=40_000, generator=torch.Generator().manual_seed(0), return_se=True)
+    assert 0 < se < 5e-3
+    assert abs(value - expected) <= 4 * se
+
+
+def test_optimal_hinge_critic_is_the_sign_of_p_minus_q_and_minimises_the_hinge_loss():
+    p_args = ([-1.5, 1.5], [0.5, 0.5], [0.5, 0.5])
+    p, q = GaussianMixture(*p_args), GaussianMixture([0.0], 1.0)
+    x = np.linspace(-4, 4, 80)  # avoids the crossings at +-1 and +-3, where p = q up to rounding
+    pp, qq = mixture_pdf_1d(x, *p_args), stats.norm.pdf(x)
+    critic = theory.optimal_hinge_critic(p, q, torch.from_numpy(x))
+    assert_close(critic, torch.from_numpy(np.sign(pp - qq)), rtol=0, atol=0)
+    # brute force: the pointwise hinge loss p max(0, 1 - t) + q max(0, 1 + t) over a grid of t
+    t = np.linspace(-3, 3, 601)[:, None]
+    pointwise = pp * np.maximum(0, 1 - t) + qq * np.maximum(0, 1 + t)  # (601, 80)
+    assert_close(torch.from_numpy(pointwise.min(0)), torch.from_numpy(pp + qq - np.abs(pp - qq)), rtol=1e-12, atol=1e-15)
+    at_critic = pp * np.maximum(0, 1 - critic.numpy()) + qq * np.maximum(0, 1 + critic.numpy())
+    assert_close(torch.from_numpy(at_critic), torch.from_numpy(pointwise.min(0)), rtol=1e-12, atol=1e-15)
+    assert (theory.optimal_hinge_critic(p, p, torch.from_numpy(x)) == 0).all()  # p = q: 0 lies in [-1, 1]
+
+
+def test_hinge_loss_at_the_optimal_critic_is_two_minus_twice_tv():
+    p, q = GaussianMixture([-0.5], 0.8), GaussianMixture([1.0, 2.5], [0.6, 0.3], [0.7, 0.3])
+
+    def integrand(t):  # p max(0, 1 - f*) + q max(0, 1 + f*), densities from scipy
+        pt, qt = stats.norm.pdf(t, -0.5, 0.8), mixture_pdf_1d(t, [1.0, 2.5], [0.6, 0.3], [0.7, 0.3])
+        f = theory.optimal_hinge_critic(p, q, torch.tensor([t], dtype=torch.float64)).item()
+        return pt * max(0.0, 1 - f) + qt * max(0.0, 1 + f)
+
+    loss, _ = integrate.quad(integrand, -12, 12, limit=500, points=np.linspace(-1, 3, 41))
+    assert_close(loss, 2 - 2 * theory.total_variation(p, q), rtol=0, atol=1e-7)
+
+
+def test_optimal_lsgan_discriminator_against_densities_and_brute_force():
+    p_args = ([-1.0, 2.0], [0.5, 1.0], [0.3, 0.7])
+    p, q = GaussianMixture(*p_args), GaussianMixture([0.5], 2.0)
+    x = np.linspace(-5, 5, 101)
+    pp, qq = mixture_pdf_1d(x, *p_args), stats.norm.pdf(x, 0.5, 2.0)
+    for a, b in [(0.0, 1.0), (-1.0, 1.0), (0.3, -2.0)]:
+        d_star = theory.optimal_lsgan_discriminator(p, q, torch.from_numpy(x), a=a, b=b)
+        assert_close(d_star, torch.from_numpy((b * pp + a * qq) / (pp + qq)), rtol=1e-12, atol=1e-14)
+        t = np.linspace(-3, 3, 60_001)[:, None]  # brute force: minimise p (t - b)^2 + q (t - a)^2
+        best = t[np.argmin(pp * (t - b) ** 2 + qq * (t - a) ** 2, axis=0), 0]
+        assert_close(torch.from_numpy(best), d_star, rtol=0, atol=1e-4)
+    default = theory.optimal_lsgan_discriminator(p, q, torch.from_numpy(x))
+    assert_close(default, theory.optimal_discriminator(p, q, torch.from_numpy(x)), rtol=0, atol=0)
+
+
+def test_optimal_lsgan_discriminator_is_stable_where_both_densities_underflow():
+    p, q = GaussianMixture([0.0], 1.0), GaussianMixture([1.0], 1.0)
+    x = torch.tensor([40.0, 1e3, -1e3], dtype=torch.float64)
+    d_star = theory.optimal_lsgan_discriminator(p, q, x, a=-1.0, b=1.0)
+    assert_close(d_star, -1 + 2 * torch.sigmoid(0.5 - x), rtol=1e-12, atol=0)
+
+
+@pytest.mark.parametrize("args", [(0.0, 1.0, 1.0, 1.0), (0.5, 0.8, -0.3, 1.3), (1.0, 1.2, 0.0, 1.0), (0.0, 1.0, 0.0, 0.75)])
+def test_pearson_chi2_of_gaussians_in_closed_form(args):
+    mu1, s1, mu2, s2 = args
+    value = theory.pearson_chi2(GaussianMixture([mu1], s1), GaussianMixture([mu2], s2))
+    assert_close(value, chi2_gaussians(*args), rtol=1e-10, atol=1e-12)
+
+
+def test_pearson_chi2_of_mixtures_against_scipy_quad_and_equality():
+    p_args, q_args = ([-1.0, 2.0], [0.5, 1.0], [0.3, 0.7]), ([0.0, 1.5], [1.5, 1.0], [0.6, 0.4])
+    p, q = GaussianMixture(*p_args), GaussianMixture(*q_args)
+
+    def integrand(t):
+        pt, qt = mixture_pdf_1d(t, *p_args), mixture_pdf_1d(t, *q_args)
+        return (pt - qt) ** 2 / qt
+
+    expected, _ = integrate.quad(integrand, -20, 20, limit=500, epsabs=1e-13)
+    assert_close(theory.pearson_chi2(p, q), expected, rtol=1e-9, atol=0)
+    assert_close(theory.pearson_chi2(p, p), 0.0, rtol=0, atol=1e-14)
+
+
+def test_pearson_chi2_is_infinite_when_q_has_too_light_tails():
+    # int p^2 / q diverges for N(0, 1) against N(0, 0.7^2): 2 * 0.49 < 1
+    value, err = theory.pearson_chi2(GaussianMixture([0.0], 1.0), GaussianMixture([0.0], 0.7), return_se=True)
+    assert value == math.inf and err == math.inf
+
+
+def test_lsgan_generator_objective_at_the_optimum_is_a_chi2_from_the_mixture():
+    # 1/2 E_p (D* - c)^2 + 1/2 E_q (D* - c)^2 with (a, b, c) = (-1, 1, 0)
+    #   = 1/2 int (p - q)^2 / (p + q) = chi^2(q || m),  m = (p + q) / 2
+    p_args, q_args = ([-1.0], [0.8], [1.0]), ([0.5, 2.0], [1.0, 0.5], [0.6, 0.4])
+    p, q = GaussianMixture(*p_args), GaussianMixture(*q_args)
+    m = GaussianMixture([-1.0, 0.5, 2.0], [0.8, 1.0, 0.5], [0.5, 0.3, 0.2])
+
+    def objective(t):
+        pt, qt = mixture_pdf_1d(t, *p_args), mixture_pdf_1d(t, *q_args)
+        d = theory.optimal_lsgan_discriminator(p, q, torch.tensor([t], dtype=torch.float64), a=-1.0, b=1.0).item()
+        return 0.5 * (pt + qt) * d**2  # c = 0
+
+    value, _ = integrate.quad(objective, -15, 15, limit=500, epsabs=1e-13)
+    direct, _ = integrate.quad(lambda t: 0.5 * (mixture_pdf_1d(t, *p_args) - mixture_pdf_1d(t, *q_args)) ** 2
+                               / (mixture_pdf_1d(t, *p_args) + mixture_pdf_1d(t, *q_args)), -15, 15, limit=500, epsabs=1e-13)
+    assert_close(value, direct, rtol=1e-9, atol=0)
+    assert_close(theory.pearson_chi2(q, m), value, rtol=1e-9, atol=0)
+    assert_close(theory.pearson_chi2(p, m), value, rtol=1e-9, atol=0)  # symmetric in p and q
+
+
+def test_pearson_chi2_monte_carlo_2d_within_four_standard_errors():
+    p, q = GaussianMixture([[0.0, 0.0]], 1.0), GaussianMixture([[0.5, 0.0]], 1.0)
+    expected = math.expm1(0.25)  # chi^2 of unit Gaussians = exp(|mu_p - mu_q|^2) - 1
+    value, se = theory.pearson_chi2(p, q, n_samples=50_000, generator=torch.Generator().manual_seed(0), return_se=True)
+    assert 0 < se < 0.01
+    assert abs(value - expected) <= 4 * se
+
+
+def test_new_functions_validate_their_inputs():
+    one, two = GaussianMixture([0.0], 1.0), GaussianMixture([[0.0, 0.0]], 1.0)
+    for f in (theory.total_variation, theory.pearson_chi2):
+        with pytest.raises(TypeError, match="p must have a log_prob"):
+            f(object(), one)
+        with pytest.raises(TypeError, match="q must have a log_prob"):
+            f(one, object())
+        with pytest.raises(ValueError, match=r"p\.dim=1 and q\.dim=2"):
+            f(one, two)
+        with pytest.raises(ValueError, match="method"):
+            f(one, one, method="simpson")
+    with pytest.raises(TypeError, match="q must have a log_prob"):
+        theory.optimal_hinge_critic(one, None, torch.zeros(3))
+    x = torch.zeros(3)
+    with pytest.raises(ValueError, match="a and b must differ"):
+        theory.optimal_lsgan_discriminator(one, one, x, a=1.0, b=1.0)
+    for bad in (float("nan"), math.inf, "1", True):
+        with pytest.raises(ValueError, match="finite number"):
+            theory.optimal_lsgan_discriminator(one, one, x, a=bad)

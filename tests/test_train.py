@@ -102,6 +102,7 @@ def test_progress_bar_prints_to_stderr(capsys):
         (dict(optimizer="lbfgs"), "optimizer"),
         (dict(n_critic=0), "n_critic"),
         (dict(snapshot_every=0), "snapshot_every"),
+        (dict(cpu_threads=0), "cpu_threads"),
     ],
 )
 def test_bad_config(overrides, match):
@@ -131,3 +132,12 @@ def test_fit_discriminator_approaches_the_optimal_discriminator():
     assert critic.history["d_loss"].shape == (400, 2)
     with pytest.raises(ValueError, match="same dimension"):
         train.fit_discriminator(p, data.ring(), steps=1, progress=False)
+
+
+def test_cpu_threads_are_restored_after_training():
+    before = torch.get_num_threads()
+    train.fit(data.ring(), cpu_threads=1, **SMALL)
+    assert torch.get_num_threads() == before
+    a = train.fit(data.ring(), cpu_threads=1, **SMALL)
+    b = train.fit(data.ring(), cpu_threads=None, **SMALL)
+    np.testing.assert_allclose(a.history["g_loss"], b.history["g_loss"], rtol=1e-4, atol=1e-5)
