@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 CHAPTERS := $(wildcard book/*.ipynb)
 
-.PHONY: book test install unit strip-check notebooks strip clean
+.PHONY: book test install unit strip-check notebooks site-check strip clean
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,7 +24,7 @@ book: $(STAMP)
 	GAN_LAB_PROGRESS=0 $(BIN)/jupyter-book build . -W -n --keep-going
 
 unit: $(STAMP)
-	$(BIN)/python -m pytest tests
+	$(BIN)/python -m pytest tests --ignore=tests/website
 
 # Chapters are stored without outputs, except cells marked NBVAL_CHECK_OUTPUT.
 strip-check: $(STAMP)
@@ -34,7 +34,12 @@ strip-check: $(STAMP)
 notebooks: $(STAMP)
 	GAN_LAB_PROGRESS=0 $(BIN)/python -m pytest --nbval-lax --nbval-current-env book/
 
-test: unit strip-check notebooks book
+# The built site in a real browser (Chromium via Playwright): math typeset, images load,
+# no request leaves localhost, links resolve, search works. Needs Chromium installed.
+site-check: $(STAMP)
+	$(BIN)/python -m pytest tests/website
+
+test: unit strip-check notebooks book site-check
 
 # For authors: strip outputs after editing a chapter (keeps checked cells and counts).
 strip: $(STAMP)

@@ -14,6 +14,7 @@ The layers, each drawn on a matplotlib ``Axes`` for one seed of a seed-batched r
 
 from __future__ import annotations
 
+import re
 from typing import Sequence
 
 import matplotlib.pyplot as plt
@@ -213,7 +214,7 @@ def animate(run, *, seed: int = 0, n: int = 300, extent=None, layers: Sequence[s
             interval: int = 200, figsize=(4.5, 4.5), dpi: int = 72) -> animation.FuncAnimation:
     """Replay a run's snapshots: one frame per snapshot, the same latent codes throughout.
 
-    Display in a notebook with ``IPython.display.HTML(anim.to_jshtml())``: the frames are
+    Display in a notebook with ``IPython.display.HTML(animation_html(anim))``: the frames are
     embedded as images with play controls, so it plays on the static website.
     """
     if len(run.snapshots) < 2:
@@ -233,6 +234,38 @@ def animate(run, *, seed: int = 0, n: int = 300, extent=None, layers: Sequence[s
     anim = animation.FuncAnimation(fig, frame, frames=len(run.snapshots), interval=interval, blit=False)
     plt.close(fig)  # the animation holds the figure; do not also show its last frame
     return anim
+
+
+# matplotlib's player draws its buttons with Font Awesome 4 icons fetched from a CDN; these
+# plain characters need no font download, so the player works offline and on a static site.
+_PLAYER_ICONS = {
+    "fa fa-minus": "&minus;",
+    "fa fa-fast-backward": "&#x23EE;",
+    "fa fa-step-backward": "&#x23F4;&#x2759;",
+    "fa fa-play fa-flip-horizontal": "&#x23F4;",
+    "fa fa-pause": "&#x23F8;",
+    "fa fa-play": "&#x23F5;",
+    "fa fa-step-forward": "&#x2759;&#x23F5;",
+    "fa fa-fast-forward": "&#x23ED;",
+    "fa fa-plus": "+",
+}
+
+
+def animation_html(anim: animation.Animation) -> str:
+    """The animation as self-contained HTML (frames embedded, play controls, no outside requests).
+
+    ``anim.to_jshtml()`` plus two changes: the Font Awesome stylesheet it links from a CDN is
+    dropped and the button icons become plain characters, so the player renders offline.
+    Display in a notebook with ``IPython.display.HTML(animation_html(anim))``.
+    """
+    html = anim.to_jshtml()
+    html = re.sub(r'<link rel="stylesheet"\s+href="https?://[^"]*font-awesome[^"]*">', "", html)
+    for cls, text in _PLAYER_ICONS.items():
+        html = html.replace(f'<i class="{cls}"></i>', f'<span aria-hidden="true">{text}</span>')
+    leftover = re.findall(r'<i class="fa[^"]*"></i>|https?://', html)
+    if leftover:
+        raise RuntimeError(f"matplotlib's animation HTML changed; unexpected pieces left: {leftover[:3]}")
+    return html
 
 
 def plot_history(ax, run, key: str, *, label: str | None = None, smooth: int = 1, color=None):

@@ -208,7 +208,7 @@ def test_sphinx_config_keys_are_real_options(config):
 
     names = set(Config.config_values)
     app = mock.MagicMock(spec=Sphinx)  # records each extension's add_config_value calls
-    for module in ("sphinx.ext.autodoc", "sphinx.ext.napoleon", "sphinx.ext.mathjax",
+    for module in ("sphinx.builders.html", "sphinx.ext.autodoc", "sphinx.ext.napoleon", "sphinx.ext.mathjax",
                    "sphinx.ext.intersphinx", "sphinxcontrib.bibtex"):
         import_module(module).setup(app)
     names |= {call.args[0] for call in app.add_config_value.call_args_list}

@@ -52,8 +52,10 @@ def test_gan_lab_figure_and_animation(run):
     assert len(ax.images) == 1 and len(ax.collections) >= 3  # heat map; real, fake, arrows
     plt.close(fig)
     anim = plots.animate(run, n=50)
-    html = anim.to_jshtml()
+    html = plots.animation_html(anim)
     assert html.count("data:image/png;base64") == len(run.snapshots) == 3
+    assert "http" not in html and "font-awesome" not in html  # nothing fetched from elsewhere
+    assert html.count("<button") == 9 and html.count('aria-hidden="true"') == 9
     fig = plots.plot_seeds(run, n=50)
     assert len(fig.axes) == 2
     plt.close(fig)
