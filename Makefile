@@ -4,6 +4,9 @@ PYTHON ?= python3
 VENV   ?= .venv
 TORCH  ?= torch
 BIN    := $(VENV)/bin
+# Idle OpenMP threads sleep instead of spinning: on a busy 2-core machine spinning threads
+# made the small tensor work of the chapters 6-50x slower.
+export OMP_WAIT_POLICY ?= PASSIVE
 STAMP  := $(VENV)/.installed
 CHAPTERS := $(wildcard book/*.ipynb)
 

@@ -62,6 +62,18 @@ def progress_enabled(progress: bool | None = None) -> bool:
     return os.environ.get("GAN_LAB_PROGRESS", "1").strip().lower() not in ("0", "false", "no", "off")
 
 
+def progress_bar(iterable, desc: str, progress: bool | None = None):
+    """A tqdm bar over ``iterable``: the notebook widget or terminal bar (``tqdm.auto``) when
+    progress is on, a silent pass-through when off (so no widget warning is printed either)."""
+    if progress_enabled(progress):
+        from tqdm.auto import tqdm
+
+        return tqdm(iterable, desc=desc)
+    from tqdm import tqdm
+
+    return tqdm(iterable, desc=desc, disable=True)
+
+
 def seed_all(seed: int) -> None:
     """Seed Python's, NumPy's and PyTorch's global generators with one call."""
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:

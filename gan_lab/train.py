@@ -249,10 +249,8 @@ def fit(data, config: TrainConfig | None = None, *, progress: bool | None = None
 
 
 def _train_loop(config, dist, G, D, opt_g, opt_d, rng, hist, snaps, progress) -> None:
-    from tqdm.auto import tqdm
-
     S, B, kind, dev = config.seeds, config.batch_size, config.loss, rng.device
-    bar = tqdm(range(config.steps), desc=f"{kind} x{S} seeds", disable=not profile.progress_enabled(progress))
+    bar = profile.progress_bar(range(config.steps), f"{kind} x{S} seeds", progress)
     for step in bar:
         # D step(s): minimise L_D with G frozen (n_critic of them)
         for _ in range(config.n_critic):
@@ -327,10 +325,8 @@ def fit_discriminator(p_data, p_model, config: TrainConfig | None = None, *, pro
     rng = torch.Generator(dev).manual_seed(config.seed)
     hist = {k: torch.zeros(config.steps, S, device=dev) for k in ("d_loss", "real_logit", "fake_logit")}
 
-    from tqdm.auto import tqdm
-
     start = time.perf_counter()
-    bar = tqdm(range(config.steps), desc=f"D only ({config.loss})", disable=not profile.progress_enabled(progress))
+    bar = profile.progress_bar(range(config.steps), f"D only ({config.loss})", progress)
     with _cpu_threads(config.cpu_threads, dev):
         for step in bar:
             x_real, x_fake = real.sample((S, B), generator=rng), fake.sample((S, B), generator=rng)  # (S, B, d)

@@ -53,3 +53,10 @@ def test_seed_all():
     assert torch.equal(a, torch.rand(3))
     with pytest.raises(ValueError, match="seed"):
         profile.seed_all(-1)
+
+
+def test_progress_bar_silent_when_off(capsys):
+    assert list(profile.progress_bar(range(3), "x", progress=False)) == [0, 1, 2]
+    assert capsys.readouterr().err == ""
+    assert list(profile.progress_bar(range(3), "x", progress=True)) == [0, 1, 2]
+    assert "3/3" in capsys.readouterr().err
