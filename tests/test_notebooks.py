@@ -65,3 +65,14 @@ def test_only_checked_cells_keep_outputs(path):
             assert cell["execution_count"] is not None and cell["outputs"], "checked cells keep output and count"
         else:
             assert not cell["outputs"], f"unchecked cell stores output: {_source(cell)[:60]!r}"
+
+
+def test_equation_labels_are_unique_across_the_book():
+    """Sphinx equation labels are global: a label reused in two chapters fails the build."""
+    seen = {}
+    for path in CHAPTERS:
+        text = "\n".join(_source(c) for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "markdown")
+        for label in re.findall(r"\$\$\s*\(([\w-]+)\)", text):
+            assert label not in seen, f"equation label {label!r} in {path.name} is already used in {seen[label]}"
+            seen[label] = path.name
+    assert seen
