@@ -22,9 +22,10 @@ $(STAMP): requirements.txt pyproject.toml
 install: $(STAMP)
 
 # Execute every chapter and build the website into _build/html; a failing cell or any
-# Sphinx warning fails the build. Progress bars are off so pages carry no widgets.
+# Sphinx warning fails the build. Progress bars are off and explorers draw static figures
+# (GAN_LAB_STATIC=1), so pages carry no widgets.
 book: $(STAMP)
-	GAN_LAB_PROGRESS=0 $(BIN)/jupyter-book build . -W -n --keep-going
+	GAN_LAB_PROGRESS=0 GAN_LAB_STATIC=1 $(BIN)/jupyter-book build . -W -n --keep-going
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests --ignore=tests/website
@@ -35,7 +36,7 @@ strip-check: $(STAMP)
 
 # Execute every chapter under nbval: asserts run, checked outputs are compared.
 notebooks: $(STAMP)
-	GAN_LAB_PROGRESS=0 $(BIN)/python -m pytest --nbval-lax --nbval-current-env book/
+	GAN_LAB_PROGRESS=0 GAN_LAB_STATIC=1 $(BIN)/python -m pytest --nbval-lax --nbval-current-env book/
 
 # The built site in a real browser (Chromium via Playwright): math typeset, images load,
 # no request leaves localhost, links resolve, search works. Needs Chromium installed.
