@@ -3,8 +3,11 @@
 Modules, one concern each: :mod:`gan_lab.data` (mixtures with exact densities,
 point clouds), :mod:`gan_lab.nets` (seed-batched networks), :mod:`gan_lab.losses`
 (pure functions of logits), :mod:`gan_lab.train` (the training loop),
-:mod:`gan_lab.plots` (GAN Lab's visual layers and animations) and
-:mod:`gan_lab.profile` (budgets and device).
+:mod:`gan_lab.plots` (GAN Lab's visual layers and animations),
+:mod:`gan_lab.theory` (closed forms), :mod:`gan_lab.metrics` (mode statistics),
+:mod:`gan_lab.explore` (interactive explorers), :mod:`gan_lab.results` and
+:mod:`gan_lab.bench` (results with provenance, benchmarks) and :mod:`gan_lab.profile`
+(budgets and device).
 """
 
 __version__ = "0.1.0"
