@@ -38,8 +38,8 @@ def bench_seeds(seeds: int = 8, steps: int = 300, batch_size: int = 256, repeats
     single = min(_timed_fit(seeds=1, **cfg) for _ in range(repeats))
     separate = single * seeds  # K separate runs cost K times one run
     return {
-        "workload": "seeds",
-        "config": {**cfg, "seeds": seeds, "repeats": repeats, "networks": "MLP (64, 64) G and D, ring data"},
+        "config": {**cfg, "seeds": seeds, "repeats": repeats, "cpu_threads": train.TrainConfig.cpu_threads,
+                   "networks": "MLP (64, 64) G and D, ring data"},
         "seconds_batched": batched,
         "seconds_single_seed": single,
         "seconds_separate_total": separate,
@@ -51,19 +51,22 @@ def bench_seeds(seeds: int = 8, steps: int = 300, batch_size: int = 256, repeats
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m gan_lab.bench", description=__doc__)
     parser.add_argument("workload", choices=["seeds"])
-    parser.add_argument("--seeds", type=int, default=8)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[8, 64], help="K values to measure")
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--device", default=None)
     parser.add_argument("--out", default="results")
     args = parser.parse_args(argv)
     dev = profile.device(args.device)
-    result = bench_seeds(args.seeds, args.steps, repeats=args.repeats, device=str(dev))
-    record = {"provenance": provenance(dev), **result}
+    record = {"provenance": provenance(dev), "workload": "seeds", "runs": []}
+    for k in args.seeds:
+        result = bench_seeds(k, args.steps, repeats=args.repeats, device=str(dev))
+        record["runs"].append(result)
+        print(f"{k} seeds batched: {result['seconds_batched']:.2f} s; {k} separate runs: "
+              f"{result['seconds_separate_total']:.2f} s (batched is x{result['speedup_batched_vs_separate']:.2f} "
+              f"faster; costs {result['batched_cost_in_single_runs']:.2f} single runs)")
     path = save_json(Path(args.out) / f"bench-seeds-{dev.type}.json", record)
-    print(f"{args.seeds} seeds batched: {result['seconds_batched']:.2f} s; "
-          f"{args.seeds} separate runs: {result['seconds_separate_total']:.2f} s "
-          f"(x{result['speedup_batched_vs_separate']:.2f}) on {record['provenance']['device_name']} -> {path}")
+    print(f"on {record['provenance']['device_name']} -> {path}")
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ def device_name(device: torch.device | str) -> str:
                 break
     except OSError:
         pass
-    return f"{model} ({os.cpu_count()} cores, {torch.get_num_threads()} torch threads)"
+    return f"{model} ({os.cpu_count()} cores)"
 
 
 def _git_commit() -> str | None:
