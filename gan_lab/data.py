@@ -279,3 +279,50 @@ def as_distribution(data, dim: int | None = None):
     if hasattr(data, "sample") and callable(data.sample):
         return data
     return load_points(data, dim=dim)
+
+
+def swiss_roll(n_points: int = 5000, noise: float = 0.25, scale: float = 7.5, seed: int = 0) -> PointCloud:
+    """The 2-D Swiss roll of the WGAN-GP paper's toy figures, as a fixed :class:`PointCloud`.
+
+    Points ``t (cos t, sin t) / scale`` for ``t = 1.5 pi (1 + 2 u)``, ``u ~ U(0, 1)``, plus
+    Gaussian noise of std ``noise`` before scaling (drawn with NumPy seed ``seed``).
+    """
+    if not isinstance(n_points, int) or n_points < 1:
+        raise ValueError(f"n_points must be a positive int, got {n_points!r}")
+    if not noise >= 0:
+        raise ValueError(f"noise must be >= 0, got {noise!r}")
+    if not scale > 0:
+        raise ValueError(f"scale must be > 0, got {scale!r}")
+    rng = np.random.default_rng(seed)
+    t = 1.5 * np.pi * (1 + 2 * rng.uniform(size=n_points))
+    pts = np.stack([t * np.cos(t), t * np.sin(t)], 1) + noise * rng.normal(size=(n_points, 2))
+    return PointCloud(pts / scale)
+
+
+class Noisy:
+    """``base`` plus independent Gaussian noise: samples ``x + std * e``, ``x ~ base``, ``e ~ N(0, I)``.
+
+    The "generator" of the WGAN-GP paper's value-surface figures is the data plus noise.
+    This wrapper only samples; for a :class:`GaussianMixture` with an exact density, widen
+    its components instead (std ``sqrt(s**2 + std**2)``).
+    """
+
+    def __init__(self, base, std: float):
+        if not hasattr(base, "sample"):
+            raise TypeError(f"base must have a .sample method, got {type(base).__name__}")
+        if not (np.isfinite(std) and std > 0):
+            raise ValueError(f"std must be > 0 and finite, got {std!r}")
+        self.base, self.std = base, float(std)
+
+    @property
+    def dim(self) -> int:
+        return self.base.dim
+
+    def __repr__(self) -> str:
+        return f"Noisy({self.base!r}, std={self.std})"
+
+    def sample(self, n: Shape, generator: torch.Generator | None = None, device=None,
+               dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        """Draw ``(*n, d)`` noisy points."""
+        x = self.base.sample(n, generator=generator, device=device, dtype=dtype)
+        return x + self.std * torch.randn(x.shape, generator=generator, device=x.device, dtype=dtype)

@@ -130,3 +130,22 @@ def test_bad_input_elsewhere(tmp_path):
     bad.write_text("x,y\n1,a\n")
     with pytest.raises(ValueError, match="CSV"):
         data.load_points(bad)
+
+
+def test_swiss_roll_and_noisy():
+    roll = data.swiss_roll(n_points=1000)
+    assert len(roll) == 1000 and roll.dim == 2
+    r = roll.points.norm(dim=1)
+    # radius t/scale with t in [1.5 pi, 4.5 pi], up to the noise
+    assert r.min() > 1.5 * math.pi / 7.5 - 0.2 and r.max() < 4.5 * math.pi / 7.5 + 0.2
+    base = data.GaussianMixture([[0.0, 0.0]], 0.1)
+    noisy = data.Noisy(base, 0.2)
+    x = noisy.sample(100_000, generator=torch.Generator().manual_seed(0)).double()
+    # variance adds: 0.1^2 + 0.2^2 = 0.05 per axis
+    assert_close(x.var(0), torch.tensor([0.05, 0.05], dtype=torch.float64), atol=1.5e-3, rtol=0)
+    with pytest.raises(ValueError, match="std"):
+        data.Noisy(base, 0.0)
+    with pytest.raises(TypeError, match="base"):
+        data.Noisy([1, 2], 0.1)
+    with pytest.raises(ValueError, match="n_points"):
+        data.swiss_roll(0)
