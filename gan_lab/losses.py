@@ -22,9 +22,16 @@ kind            discriminator loss :math:`L_D`                     generator los
 ``ns`` is their non-saturating alternative. (Several libraries call ``ns`` "minimax":
 here the names follow the equations.) ``lsgan`` uses the 0-1-1 coding of Mao et al. (2017)
 (fake target 0, real target 1, generator target 1) on the raw output.
+
+The gradient penalties (:func:`gradient_penalty` of WGAN-GP, :func:`r1_penalty`) are
+functions of the critic itself, and the kernel two-sample statistics (:func:`mmd2` and
+its helpers) are functions of samples; both are differentiable and batched over seeds.
 """
 
 from __future__ import annotations
+
+import math
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -107,3 +114,295 @@ def generator_loss(kind: str, fake_logits: torch.Tensor, dim: int | None = None)
     if kind in ("hinge", "wasserstein"):
         return -_mean(fake_logits, dim)
     return 0.5 * _mean((fake_logits - 1) ** 2, dim)
+
+
+# --- gradient penalties: WGAN-GP and R1 -------------------------------------------------
+
+
+def _check_points(name: str, x) -> torch.Tensor:
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if not x.is_floating_point():
+        raise TypeError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
+    if x.ndim not in (2, 3) or x.numel() == 0:
+        raise ValueError(f"{name} must be a non-empty tensor of shape (B, d) or (S, B, d), got {tuple(x.shape)}")
+    return x
+
+
+def _critic_grad(critic: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    """:math:`\\nabla_x` critic at ``x`` (detached from its history), with the graph kept; same shape as ``x``."""
+    if not callable(critic):
+        raise TypeError(f"critic must be callable, got {type(critic).__name__}")
+    with torch.enable_grad():  # the penalty is also right when evaluated under torch.no_grad()
+        x = x.detach().requires_grad_(True)
+        out = critic(x)  # (S, B) or (B,)
+        if not isinstance(out, torch.Tensor) or out.shape != x.shape[:-1]:
+            shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+            raise ValueError(f"critic must map inputs of shape {tuple(x.shape)} to shape {tuple(x.shape[:-1])}, got {shape}")
+        if not out.requires_grad:  # the critic does not depend on x (nor on any parameter)
+            return torch.zeros_like(x)
+        # Samples do not interact, so the gradient of the sum is each output's own gradient.
+        (grad,) = torch.autograd.grad(out.sum(), x, create_graph=True, allow_unused=True)
+    return torch.zeros_like(x) if grad is None else grad  # (S, B, d) or (B, d)
+
+
+def gradient_penalty(
+    critic: Callable[[torch.Tensor], torch.Tensor],
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    *,
+    generator: torch.Generator | None = None,
+    target: float = 1.0,
+) -> torch.Tensor:
+    r"""The WGAN-GP penalty :math:`E\,(\lVert \nabla_x f(\hat x) \rVert_2 - c)^2` at random interpolates.
+
+    Gulrajani et al. (2017) enforce the critic's 1-Lipschitz constraint softly, on the
+    segments between data and generated points:
+    :math:`\hat x = \epsilon\, x_{\text{real}} + (1 - \epsilon)\, x_{\text{fake}}` with
+    :math:`\epsilon \sim U[0, 1]` drawn once per pair, as
+    ``torch.rand(real.shape[:-1] + (1,), generator=generator, device=real.device, dtype=real.dtype)``.
+    The critic's loss is then :math:`-E f(x_{\text{real}}) + E f(x_{\text{fake}}) + \lambda \cdot`
+    (this penalty), usually with :math:`\lambda = 10`. The result keeps its graph
+    (``create_graph=True``), so its backward pass reaches the critic's parameters.
+    ``real`` and ``fake`` are detached: the penalty trains the critic only.
+
+    The critic must treat samples independently (no batch normalisation across the batch).
+    A gradient that is exactly zero gives a zero gradient of the norm, not NaN.
+
+    Args:
+        critic: maps points ``(S, B, d)`` to outputs ``(S, B)`` (or ``(B, d)`` to ``(B,)``).
+        real: data points, shape ``(S, B, d)`` (one batch per seed) or ``(B, d)``.
+        fake: generated points, the same shape as ``real``.
+        generator: the random generator for :math:`\epsilon`, on ``real``'s device.
+        target: the gradient norm :math:`c` aimed at; 1 is WGAN-GP's two-sided penalty,
+            0 a zero-centred one.
+
+    Returns:
+        The mean over the batch: shape ``(S,)`` for seed-batched input, a scalar otherwise.
+
+    Raises:
+        TypeError: if ``critic`` is not callable, or ``real`` or ``fake`` is not a
+            floating-point tensor.
+        ValueError: for inputs of different or wrong shapes, a critic output of the wrong
+            shape, or a ``target`` that is not a finite number >= 0.
+    """
+    real, fake = _check_points("real", real), _check_points("fake", fake)
+    if real.shape != fake.shape:
+        raise ValueError(f"real and fake must have the same shape, got {tuple(real.shape)} and {tuple(fake.shape)}")
+    if isinstance(target, bool) or not isinstance(target, (int, float)) or not (math.isfinite(target) and target >= 0):
+        raise ValueError(f"target must be a finite number >= 0, got {target!r}")
+    eps = torch.rand(real.shape[:-1] + (1,), generator=generator, device=real.device, dtype=real.dtype)  # (S, B, 1)
+    x_hat = eps * real.detach() + (1 - eps) * fake.detach()  # (S, B, d)
+    grad = _critic_grad(critic, x_hat)  # (S, B, d)
+    # vector_norm's backward is 0 (not NaN) where the gradient vanishes
+    norm = torch.linalg.vector_norm(grad, dim=-1)  # (S, B)
+    return ((norm - target) ** 2).mean(-1)
+
+
+def r1_penalty(critic: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor) -> torch.Tensor:
+    r"""The R1 penalty :math:`E_{p_{\text{data}}} \lVert \nabla_x f(x) \rVert_2^2` at data points.
+
+    Mescheder et al. (2018) add :math:`\tfrac{\gamma}{2}` times this to the
+    discriminator's loss; the caller multiplies by :math:`\gamma / 2`. The result keeps its
+    graph (``create_graph=True``); ``real`` is detached. The critic must treat samples
+    independently.
+
+    Args:
+        critic: maps points ``(S, B, d)`` to logits ``(S, B)`` (or ``(B, d)`` to ``(B,)``).
+        real: data points, shape ``(S, B, d)`` or ``(B, d)``.
+
+    Returns:
+        The mean over the batch: shape ``(S,)`` for seed-batched input, a scalar otherwise.
+
+    Raises:
+        TypeError: if ``critic`` is not callable or ``real`` is not a floating-point tensor.
+        ValueError: if ``real`` or the critic's output has the wrong shape.
+    """
+    real = _check_points("real", real)
+    grad = _critic_grad(critic, real)  # (S, B, d)
+    return grad.pow(2).sum(-1).mean(-1)
+
+
+# --- kernels and the maximum mean discrepancy (MMD) -------------------------------------
+
+
+def _check_samples(name: str, x, min_n: int = 1) -> torch.Tensor:
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if not x.is_floating_point():
+        raise TypeError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
+    if x.ndim < 2 or x.shape[-1] < 1:
+        raise ValueError(f"{name} must have shape (..., n, d) with d >= 1, got {tuple(x.shape)}")
+    if x.shape[-2] < min_n:
+        raise ValueError(f"{name} must hold at least {min_n} sample(s) (dimension -2), got shape {tuple(x.shape)}")
+    return x
+
+
+def _check_same_dim(x: torch.Tensor, y: torch.Tensor, names: str = "x and y") -> None:
+    if x.shape[-1] != y.shape[-1]:
+        raise ValueError(
+            f"{names} must have the same dimension d (last axis), got shapes {tuple(x.shape)} and {tuple(y.shape)}"
+        )
+
+
+def _bandwidths(bandwidths, like: torch.Tensor) -> torch.Tensor:
+    """Bandwidths as a tensor of shape ``(..., k)`` on ``like``'s device and dtype, checked > 0 and finite."""
+    if isinstance(bandwidths, bool):
+        raise TypeError("bandwidths must be a number, a sequence of numbers or a tensor, got bool")
+    try:
+        sigma = torch.as_tensor(bandwidths, dtype=like.dtype, device=like.device)
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise TypeError(f"bandwidths must be a number, a sequence of numbers or a tensor, got {bandwidths!r}") from err
+    if sigma.ndim == 0:
+        sigma = sigma[None]  # (1,)
+    if sigma.numel() == 0:
+        raise ValueError("bandwidths must not be empty")
+    if not bool(torch.isfinite(sigma).all()) or not bool((sigma > 0).all()):
+        raise ValueError(f"bandwidths must be finite and > 0, got {sigma.detach().cpu().tolist()}")
+    return sigma
+
+
+def _kernel(x: torch.Tensor, y: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+    # exact squared distances from differences (no |x|^2 + |y|^2 - 2 x.y cancellation)
+    sq = torch.cdist(x, y, compute_mode="donot_use_mm_for_euclid_dist") ** 2  # (..., n, m)
+    scale = 2 * sigma**2  # (..., k)
+    return torch.exp(-sq[..., None] / scale[..., None, None, :]).sum(-1)  # (..., n, m)
+
+
+def gaussian_kernel(x: torch.Tensor, y: torch.Tensor, bandwidths) -> torch.Tensor:
+    r"""The Gaussian kernel matrix, summed over bandwidths: :math:`k(x, y) = \sum_\sigma \exp(-\lVert x - y \rVert^2 / (2\sigma^2))`.
+
+    A sum over several bandwidths :math:`\sigma` (a "mixture" of kernels, as in MMD GANs,
+    Li et al. 2015) is again a characteristic kernel and is less sensitive to the choice
+    of any one scale. Squared distances are computed from the differences, so
+    :math:`k(x, x)` is exactly the number of bandwidths.
+
+    Args:
+        x: points of shape ``(..., n, d)``.
+        y: points of shape ``(..., m, d)``; the leading dimensions broadcast against ``x``'s.
+        bandwidths: :math:`\sigma > 0`: a number, a sequence of numbers, or a tensor of
+            shape ``(..., k)`` whose last axis lists the bandwidths summed over and whose
+            leading axes broadcast against the batch (so one bandwidth per batch index is
+            shape ``(..., 1)``, as :func:`median_heuristic` returns).
+
+    Returns:
+        The kernel matrix, shape ``(..., n, m)``.
+
+    Raises:
+        TypeError: if ``x`` or ``y`` is not a floating-point tensor.
+        ValueError: if a bandwidth is not finite and > 0, or ``x`` and ``y`` have
+            different dimensions.
+    """
+    x, y = _check_samples("x", x), _check_samples("y", y)
+    _check_same_dim(x, y)
+    return _kernel(x, y, _bandwidths(bandwidths, x))
+
+
+def mmd2(x: torch.Tensor, y: torch.Tensor, bandwidths, unbiased: bool = True) -> torch.Tensor:
+    r"""An estimate of the squared maximum mean discrepancy between the laws of ``x`` and ``y``.
+
+    .. math:: \mathrm{MMD}^2(P, Q) = E\,k(X, X') + E\,k(Y, Y') - 2 E\,k(X, Y),
+              \qquad X, X' \sim P, \; Y, Y' \sim Q,
+
+    with the Gaussian kernel of :func:`gaussian_kernel` (Gretton et al., 2012). The
+    unbiased U-statistic leaves out the diagonal terms :math:`k(x_i, x_i)` and
+    :math:`k(y_j, y_j)`:
+
+    .. math:: \widehat{\mathrm{MMD}}{}^2_u = \frac{\sum_{i \ne i'} k(x_i, x_{i'})}{n(n-1)}
+              + \frac{\sum_{j \ne j'} k(y_j, y_{j'})}{m(m-1)} - \frac{2}{nm} \sum_{i,j} k(x_i, y_j).
+
+    Its mean is the population value, so it is negative about half the time when
+    :math:`P = Q`. The biased V-statistic keeps the diagonals; it is never negative and
+    overestimates by about :math:`E\,k(X, X) / n + E\,k(Y, Y) / m` when :math:`P = Q`.
+    Both are differentiable in ``x`` and ``y`` (an MMD GAN's generator loss).
+
+    Args:
+        x: samples from :math:`P`, shape ``(..., n, d)``.
+        y: samples from :math:`Q`, shape ``(..., m, d)``; leading dimensions broadcast.
+        bandwidths: the kernel's bandwidths, as in :func:`gaussian_kernel`.
+        unbiased: the U-statistic (needs :math:`n, m \ge 2`) or, if false, the V-statistic.
+
+    Returns:
+        The estimate, shape ``(...)`` (a scalar for ``(n, d)`` inputs).
+
+    Raises:
+        TypeError: if ``x`` or ``y`` is not a floating-point tensor.
+        ValueError: if a bandwidth is not finite and > 0, the dimensions differ, or a
+            sample has fewer than 2 points (1 for the biased estimator).
+    """
+    min_n = 2 if unbiased else 1
+    x, y = _check_samples("x", x, min_n), _check_samples("y", y, min_n)
+    _check_same_dim(x, y)
+    sigma = _bandwidths(bandwidths, x)
+    n, m = x.shape[-2], y.shape[-2]
+    k_xx, k_yy, k_xy = _kernel(x, x, sigma), _kernel(y, y, sigma), _kernel(x, y, sigma)  # (..., n, n) ...
+    if not unbiased:
+        return k_xx.mean((-2, -1)) + k_yy.mean((-2, -1)) - 2 * k_xy.mean((-2, -1))
+    sum_xx = k_xx.sum((-2, -1)) - torch.diagonal(k_xx, dim1=-2, dim2=-1).sum(-1)  # off-diagonal sums
+    sum_yy = k_yy.sum((-2, -1)) - torch.diagonal(k_yy, dim1=-2, dim2=-1).sum(-1)
+    return sum_xx / (n * (n - 1)) + sum_yy / (m * (m - 1)) - 2 * k_xy.mean((-2, -1))
+
+
+def median_heuristic(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    r"""The median heuristic bandwidth: the median distance between distinct points of the pooled sample.
+
+    Pools ``x`` and ``y`` (:math:`N = n + m` points) and takes the median of the
+    :math:`N(N-1)/2` distances :math:`\lVert z_i - z_j \rVert`, :math:`i < j` (the mean of
+    the two middle values when their number is even, as :func:`numpy.median`), for each
+    leading batch index (Gretton et al., 2012). The result is detached: a bandwidth is a
+    setting, not a parameter.
+
+    Args:
+        x: points of shape ``(..., n, d)``.
+        y: points of shape ``(..., m, d)``, with the same leading dimensions.
+
+    Returns:
+        Shape ``(..., 1)``: one bandwidth per batch index, ready to pass as ``bandwidths``
+        to :func:`gaussian_kernel` or :func:`mmd2` (``float()`` of it for ``(n, d)`` inputs).
+
+    Raises:
+        TypeError: if ``x`` or ``y`` is not a floating-point tensor.
+        ValueError: if the dimensions or leading dimensions differ, or the pool holds
+            fewer than 2 points.
+    """
+    x, y = _check_samples("x", x), _check_samples("y", y)
+    _check_same_dim(x, y)
+    if x.shape[:-2] != y.shape[:-2]:
+        raise ValueError(f"x and y must have the same leading dimensions, got shapes {tuple(x.shape)} and {tuple(y.shape)}")
+    with torch.no_grad():
+        z = torch.cat([x, y], dim=-2)  # (..., N, d)
+        n_pool = z.shape[-2]
+        i, j = torch.triu_indices(n_pool, n_pool, offset=1, device=z.device)
+        dist = torch.cdist(z, z, compute_mode="donot_use_mm_for_euclid_dist")[..., i, j]  # (..., N(N-1)/2)
+        dist, _ = dist.sort(dim=-1)
+        half = dist.shape[-1] // 2
+        if dist.shape[-1] % 2:
+            return dist[..., half : half + 1]  # (..., 1)
+        return (dist[..., half - 1 : half] + dist[..., half : half + 1]) / 2  # (..., 1)
+
+
+def mmd_witness(x: torch.Tensor, y: torch.Tensor, bandwidths, points: torch.Tensor) -> torch.Tensor:
+    r"""The empirical MMD witness function :math:`f(t) = \frac1n \sum_i k(x_i, t) - \frac1m \sum_j k(y_j, t)`.
+
+    The witness is the unit-norm function of the kernel's reproducing kernel Hilbert space
+    (up to its norm, :math:`\widehat{\mathrm{MMD}}`) that best separates the two samples:
+    positive where ``x`` is denser than ``y``. It plays the role of an MMD GAN's critic.
+
+    Args:
+        x: samples from :math:`P`, shape ``(..., n, d)``.
+        y: samples from :math:`Q`, shape ``(..., m, d)``.
+        bandwidths: the kernel's bandwidths, as in :func:`gaussian_kernel`.
+        points: where to evaluate :math:`f`, shape ``(..., k, d)``.
+
+    Returns:
+        The witness at ``points``, shape ``(..., k)``.
+
+    Raises:
+        TypeError: if an input is not a floating-point tensor.
+        ValueError: if a bandwidth is not finite and > 0 or the dimensions differ.
+    """
+    x, y, points = _check_samples("x", x), _check_samples("y", y), _check_samples("points", points)
+    _check_same_dim(x, y)
+    _check_same_dim(points, x, "points and x")
+    sigma = _bandwidths(bandwidths, points)
+    return _kernel(points, x, sigma).mean(-1) - _kernel(points, y, sigma).mean(-1)  # (..., k)

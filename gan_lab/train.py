@@ -29,6 +29,7 @@ from . import losses, profile
 from .nets import MLPDiscriminator, MLPGenerator, per_seed_grad_norm
 
 OPTIMIZERS = ("adam", "rmsprop", "sgd")
+PENALTIES = (None, "wgan-gp", "r1")
 
 
 @dataclass
@@ -50,6 +51,12 @@ class TrainConfig:
     betas: tuple[float, float] = (0.5, 0.999)
     n_critic: int = 1  #: discriminator steps per generator step
     clip: float | None = None  #: clamp critic weights to [-clip, clip] after each D step (WGAN)
+    #: gradient penalty added to the critic's loss: ``"wgan-gp"`` (two-sided, at random
+    #: interpolates of data and samples) or ``"r1"`` (at data); ``None`` for none
+    penalty: str | None = None
+    #: the penalty's weight: lambda for ``"wgan-gp"`` (term lambda * E(|grad D| - 1)^2),
+    #: gamma for ``"r1"`` (term gamma / 2 * E|grad D|^2)
+    penalty_weight: float = 10.0
     snapshot_every: int | None = None  #: keep a copy of both networks every this many steps
     device: str | None = None  #: ``None``: :func:`gan_lab.profile.device`
     #: CPU threads while training (restored afterwards); ``None`` keeps torch's setting. These
@@ -75,6 +82,11 @@ class TrainConfig:
                 raise ValueError(f"{name} must be a finite number > 0, got {val!r}")
         if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
             raise ValueError(f"betas must be two numbers in [0, 1), got {self.betas!r}")
+        if self.penalty not in PENALTIES:
+            raise ValueError(f"penalty must be one of {PENALTIES}, got {self.penalty!r}")
+        if not (isinstance(self.penalty_weight, (int, float)) and np.isfinite(self.penalty_weight)
+                and self.penalty_weight > 0):
+            raise ValueError(f"penalty_weight must be a finite number > 0, got {self.penalty_weight!r}")
         if self.clip is not None and not self.clip > 0:
             raise ValueError(f"clip must be None or > 0, got {self.clip!r}")
         if self.cpu_threads is not None and (not isinstance(self.cpu_threads, int) or self.cpu_threads < 1):
@@ -101,8 +113,10 @@ class Run:
         config: the :class:`TrainConfig` used.
         data: the data distribution trained on.
         generator: the seed-batched generator.
-        discriminator: the seed-batched discriminator (critic).
-        history: name -> array of shape ``(steps, seeds)``: ``d_loss``, ``g_loss``,
+        discriminator: the seed-batched discriminator (critic); for :func:`fit_mmd`, the
+            learned feature map or ``None``.
+        history: name -> array of shape ``(steps, seeds)``: ``d_loss`` (without penalty),
+            ``penalty`` (the gradient-penalty term added to it, 0 if none), ``g_loss``,
             ``real_logit`` and ``fake_logit`` (batch means of the discriminator's logits,
             taken in the D step), ``g_grad_norm`` (norm of each seed's generator gradient).
         snapshots: copies of the networks every ``config.snapshot_every`` steps (step 0 included).
@@ -112,7 +126,7 @@ class Run:
     config: TrainConfig
     data: object
     generator: MLPGenerator
-    discriminator: MLPDiscriminator
+    discriminator: torch.nn.Module | None
     history: dict = field(default_factory=dict)
     snapshots: list = field(default_factory=list)
     seconds: float = 0.0
@@ -176,18 +190,28 @@ def _resolve(config: TrainConfig | None, overrides: dict) -> TrainConfig:
     return config.validate()
 
 
-def _discriminator_step(D, opt_d, config: TrainConfig, x_real: torch.Tensor, x_fake: torch.Tensor):
-    """One step on L_D (then WGAN's weight clipping); returns the per-seed loss and the logits."""
+def _discriminator_step(D, opt_d, config: TrainConfig, x_real: torch.Tensor, x_fake: torch.Tensor,
+                        rng: torch.Generator):
+    """One step on L_D (plus any gradient penalty; then WGAN's weight clipping).
+
+    Returns the per-seed loss without the penalty, the penalty term (zeros if none) and the logits.
+    """
     real_logits, fake_logits = D(x_real), D(x_fake)  # (S, B) each
     d_loss = losses.discriminator_loss(config.loss, real_logits, fake_logits, dim=-1)  # (S,)
+    if config.penalty == "wgan-gp":
+        penalty = config.penalty_weight * losses.gradient_penalty(D, x_real, x_fake, generator=rng)  # (S,)
+    elif config.penalty == "r1":
+        penalty = 0.5 * config.penalty_weight * losses.r1_penalty(D, x_real)  # (S,)
+    else:
+        penalty = torch.zeros_like(d_loss)
     opt_d.zero_grad(set_to_none=True)
-    d_loss.sum().backward()  # sum over seeds: each seed gets its own gradient
+    (d_loss + penalty).sum().backward()  # sum over seeds: each seed gets its own gradient
     opt_d.step()
     if config.clip is not None:
         with torch.no_grad():
             for p in D.parameters():
                 p.clamp_(-config.clip, config.clip)
-    return d_loss.detach(), real_logits.detach(), fake_logits.detach()
+    return d_loss.detach(), penalty.detach(), real_logits.detach(), fake_logits.detach()
 
 
 @contextlib.contextmanager
@@ -237,7 +261,7 @@ def fit(data, config: TrainConfig | None = None, *, progress: bool | None = None
     opt_d = _optimizer(config.optimizer, D.parameters(), config.lr_d, config.betas)
     rng = torch.Generator(dev).manual_seed(config.seed)  # data and latent noise
 
-    names = ("d_loss", "g_loss", "real_logit", "fake_logit", "g_grad_norm")
+    names = ("d_loss", "penalty", "g_loss", "real_logit", "fake_logit", "g_grad_norm")
     hist = {k: torch.zeros(config.steps, S, device=dev) for k in names}  # (steps, S), filled in place
     snaps = [_snapshot(0, G, D)] if config.snapshot_every else []
     start = time.perf_counter()
@@ -258,7 +282,7 @@ def _train_loop(config, dist, G, D, opt_g, opt_d, rng, hist, snaps, progress) ->
             z = torch.randn(S, B, config.z_dim, generator=rng, device=dev)
             with torch.no_grad():
                 x_fake = G(z)  # (S, B, d)
-            d_loss, real_logits, fake_logits = _discriminator_step(D, opt_d, config, x_real, x_fake)
+            d_loss, penalty, real_logits, fake_logits = _discriminator_step(D, opt_d, config, x_real, x_fake, rng)
         # G step: minimise L_G with D frozen
         z = torch.randn(S, B, config.z_dim, generator=rng, device=dev)
         D.requires_grad_(False)  # gradients flow through D to G, but D's weights need none
@@ -270,6 +294,7 @@ def _train_loop(config, dist, G, D, opt_g, opt_d, rng, hist, snaps, progress) ->
         opt_g.step()
 
         hist["d_loss"][step] = d_loss
+        hist["penalty"][step] = penalty
         hist["g_loss"][step] = g_loss.detach()
         hist["real_logit"][step] = real_logits.mean(-1)
         hist["fake_logit"][step] = fake_logits.mean(-1)
@@ -285,7 +310,8 @@ class CriticRun:
     Attributes:
         config: the :class:`TrainConfig` used (generator fields unused).
         discriminator: the seed-batched discriminator (critic).
-        history: ``d_loss``, ``real_logit``, ``fake_logit``, each ``(steps, seeds)``.
+        history: ``d_loss`` (without penalty), ``penalty``, ``real_logit``, ``fake_logit``,
+            each ``(steps, seeds)``.
         seconds: training wall time.
     """
 
@@ -323,17 +349,96 @@ def fit_discriminator(p_data, p_model, config: TrainConfig | None = None, *, pro
                          config.activation).to(dev)
     opt_d = _optimizer(config.optimizer, D.parameters(), config.lr_d, config.betas)
     rng = torch.Generator(dev).manual_seed(config.seed)
-    hist = {k: torch.zeros(config.steps, S, device=dev) for k in ("d_loss", "real_logit", "fake_logit")}
+    hist = {k: torch.zeros(config.steps, S, device=dev) for k in ("d_loss", "penalty", "real_logit", "fake_logit")}
 
     start = time.perf_counter()
     bar = profile.progress_bar(range(config.steps), f"D only ({config.loss})", progress)
     with _cpu_threads(config.cpu_threads, dev):
         for step in bar:
             x_real, x_fake = real.sample((S, B), generator=rng), fake.sample((S, B), generator=rng)  # (S, B, d)
-            d_loss, real_logits, fake_logits = _discriminator_step(D, opt_d, config, x_real, x_fake)
+            d_loss, penalty, real_logits, fake_logits = _discriminator_step(D, opt_d, config, x_real, x_fake, rng)
             hist["d_loss"][step] = d_loss
+            hist["penalty"][step] = penalty
             hist["real_logit"][step] = real_logits.mean(-1)
             hist["fake_logit"][step] = fake_logits.mean(-1)
     bar.close()
     seconds = time.perf_counter() - start
     return CriticRun(config, D, {k: v.cpu().numpy() for k, v in hist.items()}, seconds)
+
+
+def fit_mmd(data, config: TrainConfig | None = None, *, bandwidths=(0.05, 0.1, 0.2, 0.5, 1.0),
+            features: int | None = None, progress: bool | None = None, **overrides) -> Run:
+    """Train generators by minimising an MMD, many seeds at once.
+
+    With ``features=None`` this is a generative moment-matching network (Li et al. 2015;
+    Dziugaite et al. 2015): each generator step minimises the unbiased
+    :math:`\\mathrm{MMD}^2` between a data batch and a generated batch under a fixed Gaussian
+    kernel with the given ``bandwidths`` (summed). With ``features=h`` it is an MMD GAN
+    (Li et al. 2017): the kernel acts on a learned feature map ``(S, n, d) -> (S, n, h)`` (an
+    MLP of width ``config.d_hidden``, stored as ``run.discriminator``), which ``n_critic``
+    steps per generator step train to *maximise* that MMD, its weights clipped to
+    ``[-clip, clip]`` (``config.clip``, default 0.01 here) as in Li et al.; their autoencoder
+    term is left out.
+
+    Args:
+        data: anything :func:`fit` accepts.
+        config: a :class:`TrainConfig` (``loss`` is ignored); keyword overrides replace fields.
+        bandwidths: the Gaussian kernel's bandwidths, summed.
+        features: ``None`` for a fixed kernel on the data, or the feature map's output size.
+        progress: show a progress bar.
+
+    Returns:
+        A :class:`Run` whose ``history`` has ``mmd2`` (the generator's loss) per step and seed,
+        plus ``critic_mmd2`` with a feature map; ``run.discriminator`` is the feature map or ``None``.
+    """
+    from .nets import SeedMLP
+
+    if features is not None and "clip" not in overrides and (config is None or config.clip is None):
+        overrides["clip"] = 0.01
+    config = _resolve(config, overrides)
+    if features is not None and (not isinstance(features, int) or features < 1):
+        raise ValueError(f"features must be None or a positive int, got {features!r}")
+    losses.gaussian_kernel(torch.zeros(1, 1), torch.zeros(1, 1), bandwidths)  # validates bandwidths
+    dist = data_mod.as_distribution(data)
+    dev = profile.device(config.device)
+    S, B = config.seeds, config.batch_size
+    run_seeds = [config.seed + i for i in range(S)]
+    G = MLPGenerator(config.z_dim, dist.dim, config.g_hidden, [2 * s for s in run_seeds], config.activation).to(dev)
+    opt_g = _optimizer(config.optimizer, G.parameters(), config.lr_g, config.betas)
+    F = None
+    if features is not None:
+        F = SeedMLP(dist.dim, features, config.d_hidden, [2 * s + 1 for s in run_seeds], config.activation).to(dev)
+        opt_f = _optimizer(config.optimizer, F.parameters(), config.lr_d, config.betas)
+    embed = (lambda x: x) if F is None else F  # noqa: E731
+    rng = torch.Generator(dev).manual_seed(config.seed)
+    names = ("mmd2", "g_grad_norm") + (("critic_mmd2",) if F is not None else ())
+    hist = {k: torch.zeros(config.steps, S, device=dev) for k in names}
+    start = time.perf_counter()
+    with _cpu_threads(config.cpu_threads, dev):
+        for step in profile.progress_bar(range(config.steps), f"mmd x{S} seeds", progress):
+            if F is not None:
+                for _ in range(config.n_critic):  # critic: maximise MMD^2 of the features
+                    x_real = dist.sample((S, B), generator=rng)
+                    with torch.no_grad():
+                        x_fake = G(torch.randn(S, B, config.z_dim, generator=rng, device=dev))
+                    critic_mmd2 = losses.mmd2(F(x_real), F(x_fake), bandwidths)  # (S,)
+                    opt_f.zero_grad(set_to_none=True)
+                    (-critic_mmd2).sum().backward()
+                    opt_f.step()
+                    with torch.no_grad():
+                        for p in F.parameters():
+                            p.clamp_(-config.clip, config.clip)
+                hist["critic_mmd2"][step] = critic_mmd2.detach()
+                F.requires_grad_(False)
+            x_real = dist.sample((S, B), generator=rng)
+            x_fake = G(torch.randn(S, B, config.z_dim, generator=rng, device=dev))
+            mmd2 = losses.mmd2(embed(x_real), embed(x_fake), bandwidths)  # (S,): generator minimises
+            opt_g.zero_grad(set_to_none=True)
+            mmd2.sum().backward()
+            hist["g_grad_norm"][step] = per_seed_grad_norm(G)
+            opt_g.step()
+            if F is not None:
+                F.requires_grad_(True)
+            hist["mmd2"][step] = mmd2.detach()
+    seconds = time.perf_counter() - start
+    return Run(config, dist, G, F, {k: v.cpu().numpy() for k, v in hist.items()}, [], seconds)

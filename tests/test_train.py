@@ -12,7 +12,7 @@ SMALL = dict(steps=30, batch_size=32, g_hidden=(16,), d_hidden=(16,), progress=F
 def test_history_and_sample_shapes():
     run = train.fit(data.ring(), seeds=3, **SMALL)
     assert run.sample(7).shape == (3, 7, 2)
-    assert set(run.history) == {"d_loss", "g_loss", "real_logit", "fake_logit", "g_grad_norm"}
+    assert set(run.history) == {"d_loss", "penalty", "g_loss", "real_logit", "fake_logit", "g_grad_norm"}
     for v in run.history.values():
         assert v.shape == (30, 3) and np.isfinite(v).all()
     assert "seeds=3" in repr(run)
@@ -141,3 +141,46 @@ def test_cpu_threads_are_restored_after_training():
     a = train.fit(data.ring(), cpu_threads=1, **SMALL)
     b = train.fit(data.ring(), cpu_threads=None, **SMALL)
     np.testing.assert_allclose(a.history["g_loss"], b.history["g_loss"], rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("penalty", ["wgan-gp", "r1"])
+def test_gradient_penalties_in_the_critic_step(penalty):
+    run = train.fit(data.ring(), loss="wasserstein" if penalty == "wgan-gp" else "ns", penalty=penalty,
+                    penalty_weight=2.0, n_critic=2, **SMALL)
+    assert (run.history["penalty"] > 0).all() and np.isfinite(run.history["penalty"]).all()
+    plain = train.fit(data.ring(), loss="ns", **SMALL)
+    assert (plain.history["penalty"] == 0).all()
+    with pytest.raises(ValueError, match="penalty must be one of"):
+        train.fit(data.ring(), penalty="gp", **SMALL)
+    with pytest.raises(ValueError, match="penalty_weight"):
+        train.fit(data.ring(), penalty="r1", penalty_weight=-1.0, **SMALL)
+
+
+def test_critic_with_gradient_penalty_estimates_w1_between_shifted_gaussians():
+    """-L_D of an optimal 1-Lipschitz critic is W1; for N(0, I) vs N((1, 0), I) that is 1.
+
+    (In 2-D on purpose: in 1-D a critic that starts with the wrong slope cannot turn it
+    round without passing through zero gradient, where the two-sided penalty is lambda,
+    so it stays stuck near slope +1 - 1/(2 lambda).)"""
+    p, q = data.GaussianMixture([[0.0, 0.0]], 1.0), data.GaussianMixture([[1.0, 0.0]], 1.0)
+    critic = train.fit_discriminator(p, q, loss="wasserstein", penalty="wgan-gp", steps=600, seeds=3,
+                                     batch_size=512, d_hidden=(32, 32), lr_d=1e-3, betas=(0.5, 0.9), progress=False)
+    w1_estimate = -critic.history["d_loss"][-100:].mean(0)  # (seeds,)
+    np.testing.assert_allclose(w1_estimate, 1.0, atol=0.1)
+    assert (critic.history["penalty"][-100:].mean(0) > 0).all()
+
+
+def test_fit_mmd_fixed_kernel_and_learned_features():
+    ring = data.ring(std=0.05)
+    gmmn = train.fit_mmd(ring, steps=300, seeds=2, batch_size=128, g_hidden=(32, 32), progress=False)
+    first, last = gmmn.history["mmd2"][:20].mean(0), gmmn.history["mmd2"][-20:].mean(0)
+    assert (last < 0.5 * first).all(), (first, last)
+    assert gmmn.discriminator is None and gmmn.sample(5).shape == (2, 5, 2)
+    mmdgan = train.fit_mmd(ring, features=4, n_critic=2, steps=20, seeds=2, batch_size=64,
+                           g_hidden=(16,), d_hidden=(16,), progress=False)
+    assert "critic_mmd2" in mmdgan.history
+    assert max(p.abs().max() for p in mmdgan.discriminator.parameters()) <= 0.01 + 1e-7
+    with pytest.raises(ValueError, match="bandwidths"):
+        train.fit_mmd(ring, bandwidths=(0.0,), steps=2, progress=False)
+    with pytest.raises(ValueError, match="features"):
+        train.fit_mmd(ring, features=0, steps=2, progress=False)
