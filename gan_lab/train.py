@@ -378,12 +378,20 @@ def fit_mmd(data, config: TrainConfig | None = None, *, bandwidths=(0.05, 0.1, 0
     MLP of width ``config.d_hidden``, stored as ``run.discriminator``), which ``n_critic``
     steps per generator step train to *maximise* that MMD, its weights clipped to
     ``[-clip, clip]`` (``config.clip``, default 0.01 here) as in Li et al.; their autoencoder
-    term is left out.
+    term is left out. Clipping makes the features tiny (their scale is set by ``clip``, not by
+    the data), so with a feature map the ``bandwidths`` are *relative*: each MMD evaluation
+    uses :math:`\sigma = b \cdot m` for each ``b`` in ``bandwidths``, where :math:`m` is the
+    median heuristic (:func:`gan_lab.losses.median_heuristic`, detached) on the pooled real and
+    generated features of that seed's first critic batch, measured once per generator step
+    and used by that step's critic and generator updates. The learned kernel is then invariant to the
+    features' overall scale, and the clipping bounds the family of feature maps without
+    making the kernel constant. The fixed-kernel path uses ``bandwidths`` as absolute.
 
     Args:
         data: anything :func:`fit` accepts.
         config: a :class:`TrainConfig` (``loss`` is ignored); keyword overrides replace fields.
-        bandwidths: the Gaussian kernel's bandwidths, summed.
+        bandwidths: the Gaussian kernel's bandwidths, summed: absolute with ``features=None``,
+            multiples of the features' median pairwise distance with a feature map.
         features: ``None`` for a fixed kernel on the data, or the feature map's output size.
         progress: show a progress bar.
 
@@ -409,7 +417,14 @@ def fit_mmd(data, config: TrainConfig | None = None, *, bandwidths=(0.05, 0.1, 0
     if features is not None:
         F = SeedMLP(dist.dim, features, config.d_hidden, [2 * s + 1 for s in run_seeds], config.activation).to(dev)
         opt_f = _optimizer(config.optimizer, F.parameters(), config.lr_d, config.betas)
-    embed = (lambda x: x) if F is None else F  # noqa: E731
+    rel_bw = torch.as_tensor(bandwidths, dtype=torch.float32, device=dev).reshape(-1)  # (k,)
+
+    def feature_mmd2(x_real, x_fake, scale=None):  # (S,) MMD^2 of the features, and the scale (S, 1) used
+        f_real, f_fake = F(x_real), F(x_fake)  # (S, B, h)
+        if scale is None:  # median heuristic on the pooled features, detached
+            scale = losses.median_heuristic(f_real, f_fake).clamp_min(1e-12)
+        return losses.mmd2(f_real, f_fake, scale * rel_bw.to(scale)), scale  # bandwidths (S, k)
+
     rng = torch.Generator(dev).manual_seed(config.seed)
     names = ("mmd2", "g_grad_norm") + (("critic_mmd2",) if F is not None else ())
     hist = {k: torch.zeros(config.steps, S, device=dev) for k in names}
@@ -417,11 +432,12 @@ def fit_mmd(data, config: TrainConfig | None = None, *, bandwidths=(0.05, 0.1, 0
     with _cpu_threads(config.cpu_threads, dev):
         for step in profile.progress_bar(range(config.steps), f"mmd x{S} seeds", progress):
             if F is not None:
+                scale = None  # the features' scale: measured on this step's first critic batch
                 for _ in range(config.n_critic):  # critic: maximise MMD^2 of the features
                     x_real = dist.sample((S, B), generator=rng)
                     with torch.no_grad():
                         x_fake = G(torch.randn(S, B, config.z_dim, generator=rng, device=dev))
-                    critic_mmd2 = losses.mmd2(F(x_real), F(x_fake), bandwidths)  # (S,)
+                    critic_mmd2, scale = feature_mmd2(x_real, x_fake, scale)  # (S,), (S, 1)
                     opt_f.zero_grad(set_to_none=True)
                     (-critic_mmd2).sum().backward()
                     opt_f.step()
@@ -432,7 +448,10 @@ def fit_mmd(data, config: TrainConfig | None = None, *, bandwidths=(0.05, 0.1, 0
                 F.requires_grad_(False)
             x_real = dist.sample((S, B), generator=rng)
             x_fake = G(torch.randn(S, B, config.z_dim, generator=rng, device=dev))
-            mmd2 = losses.mmd2(embed(x_real), embed(x_fake), bandwidths)  # (S,): generator minimises
+            if F is None:
+                mmd2 = losses.mmd2(x_real, x_fake, bandwidths)  # (S,): generator minimises
+            else:
+                mmd2, _ = feature_mmd2(x_real, x_fake, scale)
             opt_g.zero_grad(set_to_none=True)
             mmd2.sum().backward()
             hist["g_grad_norm"][step] = per_seed_grad_norm(G)
