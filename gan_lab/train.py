@@ -368,11 +368,11 @@ def fit_discriminator(p_data, p_model, config: TrainConfig | None = None, *, pro
 
 def fit_mmd(data, config: TrainConfig | None = None, *, bandwidths=(0.05, 0.1, 0.2, 0.5, 1.0),
             features: int | None = None, progress: bool | None = None, **overrides) -> Run:
-    """Train generators by minimising an MMD, many seeds at once.
+    r"""Train generators by minimising an MMD, many seeds at once.
 
     With ``features=None`` this is a generative moment-matching network (Li et al. 2015;
     Dziugaite et al. 2015): each generator step minimises the unbiased
-    :math:`\\mathrm{MMD}^2` between a data batch and a generated batch under a fixed Gaussian
+    :math:`\mathrm{MMD}^2` between a data batch and a generated batch under a fixed Gaussian
     kernel with the given ``bandwidths`` (summed). With ``features=h`` it is an MMD GAN
     (Li et al. 2017): the kernel acts on a learned feature map ``(S, n, d) -> (S, n, h)`` (an
     MLP of width ``config.d_hidden``, stored as ``run.discriminator``), which ``n_critic``
