@@ -51,11 +51,11 @@ class TrainConfig:
     betas: tuple[float, float] = (0.5, 0.999)
     n_critic: int = 1  #: discriminator steps per generator step
     clip: float | None = None  #: clamp critic weights to [-clip, clip] after each D step (WGAN)
-    #: gradient penalty added to the critic's loss: ``"wgan-gp"`` (two-sided, at random
-    #: interpolates of data and samples) or ``"r1"`` (at data); ``None`` for none
+    #: The gradient penalty added to the critic's loss, ``"wgan-gp"`` (two-sided, at random
+    #: interpolates of data and samples) or ``"r1"`` (at data), or ``None`` for none.
     penalty: str | None = None
-    #: the penalty's weight: lambda for ``"wgan-gp"`` (term lambda * E(|grad D| - 1)^2),
-    #: gamma for ``"r1"`` (term gamma / 2 * E|grad D|^2)
+    #: The penalty's weight, lambda for ``"wgan-gp"`` (term ``lambda * E(|grad D| - 1)^2``) and
+    #: gamma for ``"r1"`` (term ``gamma / 2 * E |grad D|^2``).
     penalty_weight: float = 10.0
     snapshot_every: int | None = None  #: keep a copy of both networks every this many steps
     device: str | None = None  #: ``None``: :func:`gan_lab.profile.device`
