@@ -14,6 +14,7 @@ The layers, each drawn on a matplotlib ``Axes`` for one seed of a seed-batched r
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Sequence
 
@@ -60,6 +61,8 @@ def _eval_one_seed(net: torch.nn.Module, x: torch.Tensor, seed: int) -> torch.Te
 
 def data_extent(points, margin: float = 0.25) -> tuple[float, float, float, float]:
     """A square ``(xmin, xmax, ymin, ymax)`` around points ``(n, 2)``, a point cloud, or a mixture's means."""
+    if not (isinstance(margin, (int, float)) and math.isfinite(margin) and margin >= 0):
+        raise ValueError(f"margin must be a finite number >= 0, got {margin!r}")
     if hasattr(points, "means"):
         arr = _np(points.means)
         pad = float(_np(points.stds).max()) * 4
@@ -68,6 +71,8 @@ def data_extent(points, margin: float = 0.25) -> tuple[float, float, float, floa
     else:
         arr = _pick_seed(points, 0) if _np(points).ndim == 3 else _np(points)
         pad = 0.0
+    if arr.size == 0 or arr.ndim != 2 or arr.shape[-1] != 2:
+        raise ValueError(f"points must be a non-empty set of 2-D points (n, 2) or (seeds, n, 2), got shape {arr.shape}")
     lo, hi = arr.min(0) - pad, arr.max(0) + pad
     centre, half = (lo + hi) / 2, float((hi - lo).max()) / 2
     half = half * (1 + margin) + 1e-6  # relative margin: scales with the data
@@ -307,3 +312,45 @@ def plot_seeds(run, n: int = 500, *, extent=None, ncols: int | None = None, size
         ax.set_title(f"seed {run.config.seed + s}", fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def plot_phase_portrait(ax, field, trajectory=None, *, extent=(-2.0, 2.0, -2.0, 2.0), resolution: int = 30,
+                        color="C3", density: float = 0.8):
+    r"""Streamlines of a planar vector field with, optionally, a trajectory drawn on top.
+
+    Made for the Dirac-GAN (:mod:`gan_lab.dynamics`): the horizontal axis is the generator's
+    ``theta``, the vertical one the discriminator's ``psi``.
+
+    Args:
+        ax: a matplotlib ``Axes``.
+        field: a callable ``(theta, psi) -> (v_theta, v_psi)`` taking and returning arrays of one
+            shape, e.g. ``lambda t, p: dynamics.vector_field("gan", t, p)``.
+        trajectory: an optional (T + 1, 2) array of ``(theta, psi)``; drawn as a line with its
+            start marked by a dot.
+        extent: ``(theta_min, theta_max, psi_min, psi_max)`` of the streamline grid.
+        resolution: grid points per axis.
+        color: colour of the trajectory.
+        density: streamline density passed to ``ax.streamplot``.
+
+    Returns:
+        The ``ax``, with the axes labelled and limited to ``extent``.
+    """
+    if not callable(field):
+        raise TypeError(f"field must be a callable (theta, psi) -> (v_theta, v_psi), got {type(field).__name__}")
+    extent = tuple(float(e) for e in extent)
+    if len(extent) != 4 or not (extent[0] < extent[1] and extent[2] < extent[3]):
+        raise ValueError(f"extent must be (theta_min, theta_max, psi_min, psi_max) with min < max, got {extent}")
+    if not isinstance(resolution, int) or resolution < 2:
+        raise ValueError(f"resolution must be an int >= 2, got {resolution!r}")
+    theta, psi = np.meshgrid(np.linspace(*extent[:2], resolution), np.linspace(*extent[2:], resolution))
+    v_theta, v_psi = (np.broadcast_to(np.asarray(v, dtype=float), theta.shape) for v in field(theta, psi))
+    ax.streamplot(theta, psi, v_theta, v_psi, color="0.6", linewidth=0.6, density=density, arrowsize=0.7)
+    if trajectory is not None:
+        path = np.asarray(trajectory, dtype=float)
+        if path.ndim != 2 or path.shape[1] != 2:
+            raise ValueError(f"trajectory must be an array (T + 1, 2) of (theta, psi), got shape {path.shape}")
+        ax.plot(path[:, 0], path[:, 1], color=color, linewidth=1.0)
+        ax.plot(path[:1, 0], path[:1, 1], "o", color=color, markersize=3)
+    ax.plot([0.0], [0.0], "k*", markersize=6)  # the equilibrium
+    ax.set(xlim=extent[:2], ylim=extent[2:], xlabel=r"$\theta$", ylabel=r"$\psi$")
+    return ax

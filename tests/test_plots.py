@@ -99,3 +99,28 @@ def test_bad_input(run):
     with pytest.raises(ValueError, match="snapshots"):
         plots.animate(nosnap)
     plt.close(fig)
+
+
+def test_plot_phase_portrait_draws_the_field_and_the_trajectory():
+    from gan_lab import dynamics
+
+    path = dynamics.simulate("gan", steps=20)
+    seen = []
+
+    def field(t, p):
+        seen.append(t.shape)
+        return dynamics.vector_field("gan", t, p)
+
+    fig, ax = plt.subplots()
+    out = plots.plot_phase_portrait(ax, field, path, extent=(-2, 2, -1, 3), resolution=12)
+    assert out is ax and seen == [(12, 12)]
+    assert_close(torch.tensor(ax.lines[0].get_xydata()), torch.tensor(path))  # the trajectory, unchanged
+    assert ax.get_xlim() == (-2.0, 2.0) and ax.get_ylim() == (-1.0, 3.0)
+    assert len(ax.collections) >= 1  # the streamlines
+    with pytest.raises(TypeError, match="field"):
+        plots.plot_phase_portrait(ax, None)
+    with pytest.raises(ValueError, match="extent"):
+        plots.plot_phase_portrait(ax, field, extent=(1, -1, 0, 1))
+    with pytest.raises(ValueError, match="trajectory"):
+        plots.plot_phase_portrait(ax, field, np.zeros((5, 3)))
+    plt.close(fig)
