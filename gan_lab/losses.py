@@ -57,7 +57,12 @@ def _check_logits(name: str, logits) -> torch.Tensor:
 
 
 def _mean(t: torch.Tensor, dim: int | None) -> torch.Tensor:
-    return t.mean() if dim is None else t.mean(dim=dim)
+    if dim is None:
+        return t.mean()
+    if not isinstance(dim, int) or isinstance(dim, bool) or not -t.ndim <= dim < t.ndim:
+        raise ValueError(f"dim must be None or an int in [{-t.ndim}, {t.ndim}) for logits of shape "
+                         f"{tuple(t.shape)}, got {dim!r}")
+    return t.mean(dim=dim)
 
 
 def discriminator_loss(kind: str, real_logits: torch.Tensor, fake_logits: torch.Tensor, dim: int | None = None) -> torch.Tensor:

@@ -109,6 +109,14 @@ class ChapterClock:
         return seconds
 
 
-def start_chapter(title: str) -> ChapterClock:
-    """Start a chapter's clock; prints the profile and device now and the wall time at ``finish()``."""
+def start_chapter(title: str, seed: int = 0) -> ChapterClock:
+    """Start a chapter: seed every global generator (:func:`seed_all`) and its clock.
+
+    Prints the profile and device now and the wall time at ``finish()``. Seeding here is
+    the one call through which a chapter fixes Python's, NumPy's and PyTorch's global
+    random streams; training and sampling take explicit ``torch.Generator`` objects too.
+    """
+    if not isinstance(title, str) or not title:
+        raise ValueError(f"title must be a non-empty str, got {title!r}")
+    seed_all(seed)
     return ChapterClock(title)

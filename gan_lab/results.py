@@ -66,7 +66,10 @@ def save_json(path: str | os.PathLike, obj) -> Path:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(obj, indent=2, sort_keys=False, allow_nan=False) + "\n"
+    try:
+        text = json.dumps(obj, indent=2, sort_keys=False, allow_nan=False) + "\n"
+    except ValueError as err:  # NaN or inf: JSON has no such numbers, and a result should not hold them
+        raise ValueError(f"obj must hold only finite numbers to be saved as JSON ({err})") from err
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "w") as fh:

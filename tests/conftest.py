@@ -1,8 +1,44 @@
-"""Shared test settings: CPU, deterministic, no progress bars."""
+"""Shared test settings: CPU, deterministic, no progress bars, and no network.
 
+Every test runs with outbound connections refused (loopback and Unix sockets excepted),
+so a function that quietly reaches for the network fails here instead of on a reader's
+offline machine. Subprocesses a test starts (pip in ``test_install_cell``) are not
+covered; they install from local paths only.
+"""
+
+import ipaddress
 import os
+import socket
 
 import matplotlib
+import pytest
 
 matplotlib.use("Agg")
 os.environ.setdefault("GAN_LAB_PROGRESS", "0")
+
+_connect = socket.socket.connect
+
+
+def _is_local(address) -> bool:
+    if not isinstance(address, tuple):  # Unix domain sockets (Jupyter kernels)
+        return True
+    host = address[0]
+    if host in ("localhost", ""):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _guarded_connect(self, address):
+    if not _is_local(address):
+        raise OSError(f"network access is disabled in the tests (tried to connect to {address!r})")
+    return _connect(self, address)
+
+
+@pytest.fixture(autouse=True)
+def _no_network(monkeypatch):
+    monkeypatch.setattr(socket.socket, "connect", _guarded_connect)
+    yield
+
