@@ -43,10 +43,10 @@ notebooks: $(STAMP)
 site-check: $(STAMP)
 	$(BIN)/python -m pytest tests/website
 
-# nbval and the book build each execute every chapter in its own single-threaded kernels;
-# they are independent, so they run side by side (one per core of a 2-core machine).
-test: unit strip-check
-	OMP_NUM_THREADS=1 $(MAKE) -j2 --output-sync=target notebooks book
+# The unit tests, nbval and the book build are independent and each runs single-threaded
+# kernels, so they share the cores (two at a time); the browser check needs the built site.
+test: strip-check
+	OMP_NUM_THREADS=1 $(MAKE) -j2 --output-sync=target notebooks book unit
 	$(MAKE) site-check
 
 # For authors: strip outputs after editing a chapter (keeps checked cells and counts).

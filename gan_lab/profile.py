@@ -102,11 +102,11 @@ class ChapterClock:
         """Seconds since the clock started."""
         return time.perf_counter() - self.start
 
-    def finish(self) -> float:
-        """Print and return the wall time since the chapter started."""
+    def finish(self) -> None:
+        """Print the wall time since the chapter started (returns nothing, so a notebook's last
+        cell shows the line once; :meth:`elapsed` gives the number)."""
         seconds = self.elapsed()
         print(f"{self.title}: wall time {seconds:.1f} s (profile {self.profile}, device {self.device})")
-        return seconds
 
 
 def start_chapter(title: str, seed: int = 0) -> ChapterClock:
