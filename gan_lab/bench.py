@@ -75,7 +75,8 @@ def bench_chapters(profile_name: str = "quick", chapters=None, timeout: int = 18
 
     Each chapter runs in a fresh kernel with ``GAN_LAB_PROFILE=profile_name``, progress bars
     off and static explorers. Returns the measured wall time of each chapter (kernel start
-    included) and the time the chapter printed for itself.
+    included), the kernel's CPU time (user + system, a measure that contention on a shared
+    machine does not inflate) and the time the chapter printed for itself.
     """
     import nbformat
     from nbclient import NotebookClient
@@ -93,10 +94,10 @@ def bench_chapters(profile_name: str = "quick", chapters=None, timeout: int = 18
     try:
         for path in paths:
             nb = nbformat.read(path, as_version=4)
-            start = time.perf_counter()
+            start, cpu_start = time.perf_counter(), _children_cpu()
             NotebookClient(nb, timeout=timeout, kernel_name="python3",
                            resources={"metadata": {"path": str(path.parent)}}).execute()
-            seconds = time.perf_counter() - start
+            seconds, cpu = time.perf_counter() - start, _children_cpu() - cpu_start
             printed = None
             for cell in nb.cells[::-1]:
                 text = "".join(o.get("text", "") for o in cell.get("outputs", []) if o.get("name") == "stdout")
@@ -104,15 +105,25 @@ def bench_chapters(profile_name: str = "quick", chapters=None, timeout: int = 18
                 if match:
                     printed = float(match.group(1))
                     break
-            out[path.stem] = {"seconds": seconds, "chapter_clock_seconds": printed}
-            print(f"{path.stem}: {seconds:.1f} s (chapter clock {printed} s, profile {profile_name})", flush=True)
+            out[path.stem] = {"seconds": seconds, "chapter_clock_seconds": printed, "kernel_cpu_seconds": cpu}
+            print(f"{path.stem}: {seconds:.1f} s wall, {cpu:.1f} s kernel CPU (chapter clock {printed} s, "
+                  f"profile {profile_name})", flush=True)
     finally:
         for k, v in old.items():
             if v is None:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
-    return {"profile": profile_name, "chapters": out, "total_seconds": sum(c["seconds"] for c in out.values())}
+    return {"profile": profile_name, "chapters": out, "total_seconds": sum(c["seconds"] for c in out.values()),
+            "total_kernel_cpu_seconds": sum(c["kernel_cpu_seconds"] for c in out.values())}
+
+
+def _children_cpu() -> float:
+    """User + system CPU seconds of this process's finished children (the chapters' kernels)."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def bench_mnist(device: str | None = None, **kwargs) -> dict | None:

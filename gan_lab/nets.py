@@ -152,3 +152,268 @@ def per_seed_grad_norm(module: nn.Module) -> torch.Tensor:
     if total is None:
         raise ValueError("module has no gradients yet: call backward() first")
     return total.sqrt()
+
+
+# --- the PacGAN 2-D architecture: batch-normalised generator, maxout discriminator --------
+
+
+@torch.no_grad()
+def _normal_init_(layer: SeedLinear, seeds: Sequence[int], std: float) -> None:
+    """Weights ``N(0, std^2)`` and zero biases, slot ``i`` drawn from ``seeds[i]`` (the PacGAN code's init)."""
+    for i, s in enumerate(_seed_list(seeds)):
+        g = torch.Generator().manual_seed(s)
+        layer.weight[i].copy_(torch.randn(layer.in_features, layer.out_features, generator=g) * std)
+    layer.bias.zero_()
+
+
+class SeedBatchNorm(nn.Module):
+    """Batch normalisation of ``(S, n, features)``, with each seed's statistics over its own ``n`` samples.
+
+    In training mode the features are normalised by the batch mean and (biased) variance of
+    each seed and feature, and the running averages are updated as
+    ``running = (1 - momentum) * running + momentum * batch`` (the variance unbiased), exactly as
+    :class:`torch.nn.BatchNorm1d` does per seed. In evaluation mode (``.eval()``) the running
+    averages are used, so a sample does not depend on the others drawn with it. The learned
+    scale starts at 1 and the shift at 0 in every slot.
+
+    Args:
+        features: the number of features ``h``.
+        seeds: a count ``S`` or the list of seeds (only their number matters: the start is the same).
+        momentum: the running averages' update weight; 0.05 in the PacGAN code.
+        eps: added to the variance before the square root.
+    """
+
+    def __init__(self, features: int, seeds: int | Sequence[int] = 1, momentum: float = 0.05, eps: float = 1e-5):
+        super().__init__()
+        if not isinstance(features, int) or features < 1:
+            raise ValueError(f"features must be a positive int, got {features!r}")
+        if not 0 < momentum <= 1:
+            raise ValueError(f"momentum must be in (0, 1], got {momentum!r}")
+        if not eps > 0:
+            raise ValueError(f"eps must be > 0, got {eps!r}")
+        n = len(_seed_list(seeds))
+        self.features, self.momentum, self.eps = features, momentum, eps
+        self.weight = nn.Parameter(torch.ones(n, 1, features))  # (S, 1, h)
+        self.bias = nn.Parameter(torch.zeros(n, 1, features))  # (S, 1, h)
+        self.register_buffer("running_mean", torch.zeros(n, 1, features))
+        self.register_buffer("running_var", torch.ones(n, 1, features))
+
+    @property
+    def n_seeds(self) -> int:
+        return self.weight.shape[0]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim != 3 or x.shape[0] != self.n_seeds or x.shape[2] != self.features:
+            raise ValueError(f"x must have shape (seeds={self.n_seeds}, n, {self.features}), got {tuple(x.shape)}")
+        if self.training:
+            n = x.shape[1]
+            if n < 2:
+                raise ValueError(f"batch normalisation in training mode needs n >= 2 samples per seed, got {n}")
+            mean = x.mean(1, keepdim=True)  # (S, 1, h)
+            var = x.var(1, unbiased=False, keepdim=True)  # (S, 1, h)
+            with torch.no_grad():
+                self.running_mean.lerp_(mean, self.momentum)
+                self.running_var.lerp_(var * (n / (n - 1)), self.momentum)
+        else:
+            mean, var = self.running_mean, self.running_var
+        return (x - mean) * torch.rsqrt(var + self.eps) * self.weight + self.bias  # (S, n, h)
+
+    def extra_repr(self) -> str:
+        return f"seeds={self.n_seeds}, features={self.features}, momentum={self.momentum}"
+
+
+class SeedMaxout(nn.Module):
+    """A maxout layer (Goodfellow et al. 2013) batched over seeds: ``(S, n, in) -> (S, n, out)``.
+
+    Unit ``j`` is the largest of ``pieces`` affine functions of the input,
+    ``h_j = max_k (x W[:, j * pieces + k] + b[j * pieces + k])``: one :class:`SeedLinear` to
+    ``out * pieces`` features, then a maximum over consecutive groups of ``pieces``.
+    """
+
+    def __init__(self, in_features: int, out_features: int, pieces: int = 5, seeds: int | Sequence[int] = 1):
+        super().__init__()
+        if not isinstance(pieces, int) or isinstance(pieces, bool) or pieces < 1:
+            raise ValueError(f"pieces must be a positive int, got {pieces!r}")
+        if not isinstance(out_features, int) or out_features < 1:
+            raise ValueError(f"out_features must be a positive int, got {out_features!r}")
+        self.linear = SeedLinear(in_features, out_features * pieces, seeds)
+        self.out_features, self.pieces = out_features, pieces
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.linear(x)  # (S, n, out * pieces)
+        return y.unflatten(-1, (self.out_features, self.pieces)).amax(-1)  # (S, n, out)
+
+    def extra_repr(self) -> str:
+        return f"pieces={self.pieces}"
+
+
+class BatchNormGenerator(nn.Module):
+    """PacGAN's 2-D generator: ``(S, n, z_dim) -> (S, n, x_dim)``, each hidden layer affine, batch norm, ReLU.
+
+    Lin et al. (2018) use four hidden layers of 400 units (``hidden=(400,) * 4``). Weights start
+    ``N(0, init_std^2)``, biases at 0, slot ``i`` of layer ``l`` from seed ``seeds[i] * 1009 + l``.
+    Batch norm is per seed (:class:`SeedBatchNorm`): in training mode a generated point depends
+    on the other points of its seed's batch; :meth:`gan_lab.train.Run.sample` switches to
+    evaluation mode (running averages), as the reference code does when it evaluates.
+    """
+
+    def __init__(self, z_dim: int = 2, x_dim: int = 2, hidden: Sequence[int] = (400, 400, 400, 400),
+                 seeds: int | Sequence[int] = 1, momentum: float = 0.05, init_std: float = 0.02):
+        super().__init__()
+        hidden = tuple(hidden)
+        if not hidden or any(not isinstance(h, int) or h < 1 for h in hidden):
+            raise ValueError(f"hidden must be a non-empty sequence of positive ints, got {hidden!r}")
+        if not init_std > 0:
+            raise ValueError(f"init_std must be > 0, got {init_std!r}")
+        seed_list = _seed_list(seeds)
+        sizes = (z_dim, *hidden, x_dim)
+        layers: list[nn.Module] = []
+        for depth, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+            linear = SeedLinear(a, b, seed_list)
+            _normal_init_(linear, [s * 1009 + depth for s in seed_list], init_std)
+            layers.append(linear)
+            if depth < len(sizes) - 2:
+                layers += [SeedBatchNorm(b, seed_list, momentum), nn.ReLU()]
+        self.layers = nn.Sequential(*layers)
+        self.seeds, self.z_dim, self.x_dim = seed_list, z_dim, x_dim
+
+    @property
+    def n_seeds(self) -> int:
+        return len(self.seeds)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.layers(z)
+
+
+class MaxoutDiscriminator(nn.Module):
+    """PacGAN's 2-D discriminator: ``(S, n, x_dim) -> (S, n)`` logits through maxout layers.
+
+    Lin et al. (2018) use three maxout layers of 200 units with 5 pieces each, then a linear
+    output. Under packing, ``x_dim`` is the packed width ``m * d``. Weights start
+    ``N(0, init_std^2)``, biases at 0, slot ``i`` of layer ``l`` from seed ``seeds[i] * 1009 + l``.
+    """
+
+    def __init__(self, x_dim: int = 2, hidden: Sequence[int] = (200, 200, 200), pieces: int = 5,
+                 seeds: int | Sequence[int] = 1, init_std: float = 0.02):
+        super().__init__()
+        hidden = tuple(hidden)
+        if not hidden or any(not isinstance(h, int) or h < 1 for h in hidden):
+            raise ValueError(f"hidden must be a non-empty sequence of positive ints, got {hidden!r}")
+        if not init_std > 0:
+            raise ValueError(f"init_std must be > 0, got {init_std!r}")
+        seed_list = _seed_list(seeds)
+        sizes = (x_dim, *hidden)
+        layers: list[nn.Module] = []
+        for depth, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+            layer = SeedMaxout(a, b, pieces, seed_list)
+            _normal_init_(layer.linear, [s * 1009 + depth for s in seed_list], init_std)
+            layers.append(layer)
+        out = SeedLinear(sizes[-1], 1, seed_list)
+        _normal_init_(out, [s * 1009 + len(hidden) for s in seed_list], init_std)
+        self.layers = nn.Sequential(*layers, out)
+        self.seeds, self.x_dim = seed_list, x_dim
+
+    @property
+    def n_seeds(self) -> int:
+        return len(self.seeds)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x).squeeze(-1)  # (S, n)
+
+
+# --- DCGAN-style convolutional networks for 28 x 28 images (one seed per network) -------
+
+
+def _check_width(name: str, value) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return value
+
+
+class DCGANGenerator(nn.Module):
+    """The DCGAN generator for 28 x 28 images (Radford et al. 2016, sized for MNIST).
+
+    ``z (N, z_dim) -> (N, 1, 28, 28)`` in ``[-1, 1]``: a linear layer to ``4 width`` maps of
+    7 x 7, then two stride-2 transposed convolutions (7 -> 14 -> 28), batch normalisation and
+    ReLU between them, and ``tanh`` at the end. One network, initialised from ``seed`` with
+    the DCGAN paper's ``N(0, 0.02)`` weights.
+
+    Args:
+        z_dim: latent dimension.
+        width: channels of the last hidden layer (the first has ``4 width``).
+        seed: the initialisation seed.
+    """
+
+    def __init__(self, z_dim: int = 64, width: int = 32, seed: int = 0):
+        super().__init__()
+        self.z_dim, self.width = _check_width("z_dim", z_dim), _check_width("width", width)
+        self.project = nn.Sequential(
+            nn.Linear(z_dim, 4 * width * 7 * 7, bias=False),
+            nn.Unflatten(1, (4 * width, 7, 7)),  # (N, 4w, 7, 7)
+            nn.BatchNorm2d(4 * width),
+            nn.ReLU(),
+        )
+        self.upsample = nn.Sequential(
+            nn.ConvTranspose2d(4 * width, 2 * width, 4, stride=2, padding=1, bias=False),  # (N, 2w, 14, 14)
+            nn.BatchNorm2d(2 * width),
+            nn.ReLU(),
+            nn.ConvTranspose2d(2 * width, 1, 4, stride=2, padding=1),  # (N, 1, 28, 28)
+            nn.Tanh(),
+        )
+        dcgan_init(self, seed)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        if z.ndim != 2 or z.shape[1] != self.z_dim:
+            raise ValueError(f"z must have shape (N, {self.z_dim}), got {tuple(z.shape)}")
+        return self.upsample(self.project(z))  # (N, 1, 28, 28)
+
+
+class DCGANDiscriminator(nn.Module):
+    """The DCGAN discriminator (or critic) for 28 x 28 images: images ``(N, 1, 28, 28)`` to logits ``(N,)``.
+
+    Two stride-2 convolutions (28 -> 14 -> 7) with leaky ReLU (slope 0.2), then a linear
+    layer to one logit. ``batch_norm=True`` normalises the second convolution's output, as
+    in DCGAN; a WGAN-GP critic must not use it, because the gradient penalty assumes each
+    sample's output depends on that sample alone.
+
+    Args:
+        width: channels of the first convolution (the second has ``2 width``).
+        batch_norm: batch normalisation after the second convolution.
+        seed: the initialisation seed.
+    """
+
+    def __init__(self, width: int = 32, batch_norm: bool = True, seed: int = 0):
+        super().__init__()
+        self.width, self.batch_norm = _check_width("width", width), bool(batch_norm)
+        self.features = nn.Sequential(
+            nn.Conv2d(1, width, 4, stride=2, padding=1),  # (N, w, 14, 14)
+            nn.LeakyReLU(0.2),
+            nn.Conv2d(width, 2 * width, 4, stride=2, padding=1, bias=not batch_norm),  # (N, 2w, 7, 7)
+            nn.BatchNorm2d(2 * width) if batch_norm else nn.Identity(),
+            nn.LeakyReLU(0.2),
+            nn.Flatten(),  # (N, 2w * 49)
+        )
+        self.logit = nn.Linear(2 * width * 7 * 7, 1)
+        dcgan_init(self, seed)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim != 4 or tuple(x.shape[1:]) != (1, 28, 28):
+            raise ValueError(f"x must have shape (N, 1, 28, 28), got {tuple(x.shape)}")
+        return self.logit(self.features(x)).squeeze(-1)  # (N,)
+
+
+@torch.no_grad()
+def dcgan_init(module: nn.Module, seed: int) -> nn.Module:
+    """DCGAN initialisation from ``seed``: conv and linear weights ``N(0, 0.02)``, batch-norm
+    scales ``N(1, 0.02)``, biases 0. Returns ``module``."""
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    g = torch.Generator().manual_seed(seed)
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            m.weight.copy_(torch.randn(m.weight.shape, generator=g) * 0.02)
+        elif isinstance(m, nn.BatchNorm2d):
+            m.weight.copy_(1 + torch.randn(m.weight.shape, generator=g) * 0.02)
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear, nn.BatchNorm2d)) and m.bias is not None:
+            m.bias.zero_()
+    return module

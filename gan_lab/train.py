@@ -17,7 +17,13 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import hashlib
+import io
+import os
+import tempfile
 import time
+import warnings
+from pathlib import Path
 from dataclasses import asdict, dataclass, field
 from typing import Sequence
 
@@ -26,9 +32,18 @@ import torch
 
 from . import data as data_mod
 from . import losses, profile
-from .nets import MLPDiscriminator, MLPGenerator, per_seed_grad_norm
+from .nets import (BatchNormGenerator, MaxoutDiscriminator, MLPDiscriminator, MLPGenerator,
+                   per_seed_grad_norm)
 
 OPTIMIZERS = ("adam", "rmsprop", "sgd")
+G_ARCHS = ("mlp", "batchnorm")  #: generator architectures (``TrainConfig.g_arch``)
+D_ARCHS = ("mlp", "maxout")  #: discriminator architectures (``TrainConfig.d_arch``)
+UPDATES = ("alternating", "simultaneous")  #: update schemes (``TrainConfig.update``)
+CHECK_EVERY = 25  #: steps between checks for non-finite losses (each check reads the history once)
+
+
+class TrainingDiverged(FloatingPointError):
+    """A loss became NaN or infinite: raised for a single-seed run, or when every seed diverged."""
 PENALTIES = (None, "wgan-gp", "r1")
 
 
@@ -57,6 +72,26 @@ class TrainConfig:
     #: The penalty's weight, lambda for ``"wgan-gp"`` (term ``lambda * E(|grad D| - 1)^2``) and
     #: gamma for ``"r1"`` (term ``gamma / 2 * E |grad D|^2``).
     penalty_weight: float = 10.0
+    #: PacGAN's packing degree m (Lin et al. 2018). The discriminator judges m samples at once,
+    #: concatenated into one input of width ``m * d``: a real pack holds m independent data points,
+    #: a fake pack m independent generated points. As in the PacGAN code, ``batch_size`` counts
+    #: packs, so a step uses ``batch_size * m`` data points and as many generated ones; ``pack=1``
+    #: is an ordinary GAN.
+    pack: int = 1
+    #: The generator's architecture, one of :data:`gan_lab.train.G_ARCHS`. With ``"mlp"`` it is
+    #: :class:`gan_lab.nets.MLPGenerator`; with ``"batchnorm"`` it is
+    #: :class:`gan_lab.nets.BatchNormGenerator` (widths ``g_hidden``, batch norm and ReLU).
+    g_arch: str = "mlp"
+    #: The discriminator's architecture, one of :data:`gan_lab.train.D_ARCHS`. With ``"mlp"`` it is
+    #: :class:`gan_lab.nets.MLPDiscriminator`; with ``"maxout"`` it is
+    #: :class:`gan_lab.nets.MaxoutDiscriminator` (widths ``d_hidden``, ``maxout_pieces`` pieces).
+    d_arch: str = "mlp"
+    maxout_pieces: int = 5  #: pieces per maxout unit (``d_arch="maxout"``)
+    #: How the two networks are updated, one of :data:`gan_lab.train.UPDATES`. With ``"alternating"``,
+    #: ``n_critic`` D steps, then a G step on fresh noise against the updated D. With
+    #: ``"simultaneous"``, both gradients come from one forward pass on one batch and both
+    #: networks step together, as in the PacGAN (and ALI) code; it needs ``n_critic == 1``.
+    update: str = "alternating"
     snapshot_every: int | None = None  #: keep a copy of both networks every this many steps
     device: str | None = None  #: ``None``: :func:`gan_lab.profile.device`
     #: CPU threads while training (restored afterwards); ``None`` keeps torch's setting. These
@@ -70,7 +105,7 @@ class TrainConfig:
             raise ValueError(f"loss must be one of {losses.KINDS}, got {self.loss!r}")
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
-        for name in ("steps", "seeds", "batch_size", "z_dim", "n_critic"):
+        for name in ("steps", "seeds", "batch_size", "z_dim", "n_critic", "pack", "maxout_pieces"):
             val = getattr(self, name)
             if not isinstance(val, int) or isinstance(val, bool) or val < 1:
                 raise ValueError(f"{name} must be a positive int, got {val!r}")
@@ -82,6 +117,11 @@ class TrainConfig:
                 raise ValueError(f"{name} must be a finite number > 0, got {val!r}")
         if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
             raise ValueError(f"betas must be two numbers in [0, 1), got {self.betas!r}")
+        for name, allowed in (("g_arch", G_ARCHS), ("d_arch", D_ARCHS), ("update", UPDATES)):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
+        if self.update == "simultaneous" and self.n_critic != 1:
+            raise ValueError(f"update='simultaneous' needs n_critic == 1, got n_critic={self.n_critic!r}")
         if self.penalty not in PENALTIES:
             raise ValueError(f"penalty must be one of {PENALTIES}, got {self.penalty!r}")
         if not (isinstance(self.penalty_weight, (int, float)) and np.isfinite(self.penalty_weight)
@@ -121,6 +161,10 @@ class Run:
             taken in the D step), ``g_grad_norm`` (norm of each seed's generator gradient).
         snapshots: copies of the networks every ``config.snapshot_every`` steps (step 0 included).
         seconds: training wall time.
+        diverged: seed index -> the first generator step (1-based) at which one of its losses was NaN or infinite
+            (empty when every seed stayed finite). Diverged seeds are reported, not dropped:
+            their history holds the non-finite values and the other seeds train unaffected.
+        resumed_from: the step a checkpoint resumed this run from (0 for a fresh run).
     """
 
     config: TrainConfig
@@ -130,12 +174,16 @@ class Run:
     history: dict = field(default_factory=dict)
     snapshots: list = field(default_factory=list)
     seconds: float = 0.0
+    diverged: dict = field(default_factory=dict)
+    resumed_from: int = 0
 
     def __repr__(self) -> str:
         c = self.config
+        what = f"loss={c.loss!r}" if "d_loss" in self.history or not self.history else "loss='mmd'"
+        flags = f", diverged={self.diverged}" if self.diverged else ""
         return (
-            f"Run(loss={c.loss!r}, seeds={c.seeds}, steps={c.steps}, batch_size={c.batch_size}, "
-            f"device={self.device}, seconds={self.seconds:.1f})"
+            f"Run({what}, seeds={c.seeds}, steps={c.steps}, batch_size={c.batch_size}, "
+            f"device={self.device}, seconds={self.seconds:.1f}{flags})"
         )
 
     @property
@@ -155,19 +203,34 @@ class Run:
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """``n`` generated samples per seed: a CPU tensor of shape ``(seeds, n, d)``."""
+        """``n`` generated samples per seed: a CPU tensor of shape ``(seeds, n, d)``.
+
+        The generator runs in evaluation mode (then returns to its previous mode), so a
+        batch-normalised generator uses its running averages and each sample is independent
+        of the others drawn with it, as in the PacGAN code's evaluation. Unpacked: packing
+        only changes what the discriminator sees.
+        """
         z = self.latent(n, generator).to(self.device)
-        return self.generator(z).cpu()
+        was_training = self.generator.training
+        self.generator.eval()
+        try:
+            return self.generator(z).cpu()
+        finally:
+            self.generator.train(was_training)
 
     def at(self, index: int) -> "Run":
         """A copy of this run whose networks hold snapshot ``index``'s weights."""
         if not self.snapshots:
             raise ValueError("this run kept no snapshots: pass snapshot_every to fit()")
+        if not isinstance(index, int) or not -len(self.snapshots) <= index < len(self.snapshots):
+            raise ValueError(f"index must be an int in [-{len(self.snapshots)}, {len(self.snapshots)}) "
+                             f"(this run kept {len(self.snapshots)} snapshots), got {index!r}")
         snap = self.snapshots[index]
         g, d = copy.deepcopy(self.generator), copy.deepcopy(self.discriminator)
         g.load_state_dict(snap.generator)
         d.load_state_dict(snap.discriminator)
-        return Run(self.config, self.data, g, d, self.history, [], self.seconds)
+        return Run(self.config, self.data, g, d, self.history, [], self.seconds, dict(self.diverged),
+                   self.resumed_from)
 
 
 def _optimizer(name: str, params, lr: float, betas: Sequence[float]) -> torch.optim.Optimizer:
@@ -198,12 +261,7 @@ def _discriminator_step(D, opt_d, config: TrainConfig, x_real: torch.Tensor, x_f
     """
     real_logits, fake_logits = D(x_real), D(x_fake)  # (S, B) each
     d_loss = losses.discriminator_loss(config.loss, real_logits, fake_logits, dim=-1)  # (S,)
-    if config.penalty == "wgan-gp":
-        penalty = config.penalty_weight * losses.gradient_penalty(D, x_real, x_fake, generator=rng)  # (S,)
-    elif config.penalty == "r1":
-        penalty = 0.5 * config.penalty_weight * losses.r1_penalty(D, x_real)  # (S,)
-    else:
-        penalty = torch.zeros_like(d_loss)
+    penalty = _penalty(D, config, x_real, x_fake, rng, d_loss)
     opt_d.zero_grad(set_to_none=True)
     (d_loss + penalty).sum().backward()  # sum over seeds: each seed gets its own gradient
     opt_d.step()
@@ -212,6 +270,70 @@ def _discriminator_step(D, opt_d, config: TrainConfig, x_real: torch.Tensor, x_f
             for p in D.parameters():
                 p.clamp_(-config.clip, config.clip)
     return d_loss.detach(), penalty.detach(), real_logits.detach(), fake_logits.detach()
+
+
+def _penalty(D, config: TrainConfig, x_real, x_fake, rng, d_loss) -> torch.Tensor:
+    """The gradient-penalty term of the critic's loss, per seed ``(S,)`` (zeros if none)."""
+    if config.penalty == "wgan-gp":
+        return config.penalty_weight * losses.gradient_penalty(D, x_real, x_fake, generator=rng)  # (S,)
+    if config.penalty == "r1":
+        return 0.5 * config.penalty_weight * losses.r1_penalty(D, x_real)  # (S,)
+    return torch.zeros_like(d_loss)
+
+
+def pack_samples(x: torch.Tensor, pack: int) -> torch.Tensor:
+    """Group consecutive points into packs: ``(S, B * pack, d) -> (S, B, pack * d)``.
+
+    Pack ``b`` of seed ``s`` is the concatenation ``x[s, b*pack], ..., x[s, b*pack + pack - 1]``;
+    with independent points in, the packs hold independent points (PacGAN's packed input).
+    """
+    if not isinstance(pack, int) or isinstance(pack, bool) or pack < 1:
+        raise ValueError(f"pack must be a positive int, got {pack!r}")
+    if x.ndim != 3 or x.shape[1] % pack:
+        raise ValueError(f"x must have shape (S, n, d) with n a multiple of pack={pack}, got {tuple(x.shape)}")
+    S, n, d = x.shape
+    return x.reshape(S, n // pack, pack * d)  # (S, B, pack * d)
+
+
+def _networks(config: TrainConfig, x_dim: int, run_seeds: list, dev: torch.device):
+    """The generator (seeds ``2 s``) and discriminator (seeds ``2 s + 1``) that ``config`` asks for."""
+    g_seeds, d_seeds = [2 * s for s in run_seeds], [2 * s + 1 for s in run_seeds]
+    if config.g_arch == "batchnorm":
+        G = BatchNormGenerator(config.z_dim, x_dim, config.g_hidden, g_seeds)
+    else:
+        G = MLPGenerator(config.z_dim, x_dim, config.g_hidden, g_seeds, config.activation)
+    d_in = x_dim * config.pack  # the discriminator sees packs of m points
+    if config.d_arch == "maxout":
+        D = MaxoutDiscriminator(d_in, config.d_hidden, config.maxout_pieces, d_seeds)
+    else:
+        D = MLPDiscriminator(d_in, config.d_hidden, d_seeds, config.activation)
+    return G.to(dev), D.to(dev)
+
+
+def _simultaneous_step(G, D, opt_g, opt_d, config: TrainConfig, x_real: torch.Tensor, z: torch.Tensor,
+                       rng: torch.Generator):
+    """One simultaneous step: L_D and L_G from the same forward pass, then both networks step.
+
+    Returns ``d_loss``, ``penalty``, ``g_loss`` (each ``(S,)``) and the logits ``(S, B)``.
+    """
+    x_fake = pack_samples(G(z), config.pack)  # (S, B, m * d), keeps G's graph
+    real_logits, fake_logits = D(x_real), D(x_fake)  # (S, B) each
+    d_loss = losses.discriminator_loss(config.loss, real_logits, fake_logits, dim=-1)  # (S,)
+    penalty = _penalty(D, config, x_real, x_fake.detach(), rng, d_loss)
+    g_loss = losses.generator_loss(config.loss, fake_logits, dim=-1)  # (S,)
+    d_params, g_params = list(D.parameters()), list(G.parameters())
+    # each network gets the gradient of its own loss at the current point of both (sum over seeds)
+    d_grads = torch.autograd.grad((d_loss + penalty).sum(), d_params, retain_graph=True)
+    g_grads = torch.autograd.grad(g_loss.sum(), g_params)
+    for p, grad in zip(d_params + g_params, d_grads + g_grads):
+        p.grad = grad
+    opt_d.step()
+    opt_g.step()
+    if config.clip is not None:
+        with torch.no_grad():
+            for p in d_params:
+                p.clamp_(-config.clip, config.clip)
+    return d_loss.detach(), penalty.detach(), g_loss.detach(), real_logits.detach(), fake_logits.detach()
 
 
 @contextlib.contextmanager
@@ -233,7 +355,9 @@ def _snapshot(step: int, g: torch.nn.Module, d: torch.nn.Module) -> Snapshot:
     return Snapshot(step, cpu(g), cpu(d))
 
 
-def fit(data, config: TrainConfig | None = None, *, progress: bool | None = None, **overrides) -> Run:
+def fit(data, config: TrainConfig | None = None, *, progress: bool | None = None,
+        checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 500, resume: bool = True,
+        **overrides) -> Run:
     """Train ``seeds`` GANs together on ``data``.
 
     Args:
@@ -243,20 +367,35 @@ def fit(data, config: TrainConfig | None = None, *, progress: bool | None = None
             (``fit(data, loss="hinge", steps=500, seeds=4)``).
         progress: show a tqdm progress bar (notebook or terminal); default from
             :func:`gan_lab.profile.progress_enabled`.
+        checkpoint: a file to save the whole training state to every ``checkpoint_every``
+            steps and at the end (atomically: written to a temporary file, then renamed; with a
+            SHA-256 of its contents checked on loading). If the file exists and ``resume`` is
+            true, training continues from it, and on the CPU the result is bit-identical to an
+            uninterrupted run.
+        checkpoint_every: steps between checkpoints.
+        resume: continue from an existing ``checkpoint`` (its config must equal this one);
+            ``False`` starts afresh and overwrites it.
 
     Returns:
         A :class:`Run`; ``run.sample(n)`` is ``(seeds, n, d)`` and ``run.history`` holds
         the losses per step and seed.
+
+    Raises:
+        TrainingDiverged: a loss became NaN or infinite in a single-seed run (the message names
+            the step, the loss and the last finite values), or in every seed of a batched run.
+            In a batched run with some healthy seeds, the diverged ones are listed in
+            ``run.diverged`` and a ``RuntimeWarning`` names them; the others train on unaffected.
     """
     config = _resolve(config, overrides)
+    if not isinstance(checkpoint_every, int) or isinstance(checkpoint_every, bool) or checkpoint_every < 1:
+        raise ValueError(f"checkpoint_every must be a positive int, got {checkpoint_every!r}")
     dist = data_mod.as_distribution(data)
     x_dim = dist.dim
     dev = profile.device(config.device)
 
     S = config.seeds
     run_seeds = [config.seed + i for i in range(S)]
-    G = MLPGenerator(config.z_dim, x_dim, config.g_hidden, [2 * s for s in run_seeds], config.activation).to(dev)
-    D = MLPDiscriminator(x_dim, config.d_hidden, [2 * s + 1 for s in run_seeds], config.activation).to(dev)
+    G, D = _networks(config, x_dim, run_seeds, dev)
     opt_g = _optimizer(config.optimizer, G.parameters(), config.lr_g, config.betas)
     opt_d = _optimizer(config.optimizer, D.parameters(), config.lr_d, config.betas)
     rng = torch.Generator(dev).manual_seed(config.seed)  # data and latent noise
@@ -264,43 +403,214 @@ def fit(data, config: TrainConfig | None = None, *, progress: bool | None = None
     names = ("d_loss", "penalty", "g_loss", "real_logit", "fake_logit", "g_grad_norm")
     hist = {k: torch.zeros(config.steps, S, device=dev) for k in names}  # (steps, S), filled in place
     snaps = [_snapshot(0, G, D)] if config.snapshot_every else []
-    start = time.perf_counter()
+    state = _TrainState(G, D, opt_g, opt_d, rng, hist, snaps)
+    if checkpoint is not None and resume and Path(checkpoint).exists():
+        state.load(checkpoint, config)
+    resumed_from = state.step
+    start = time.perf_counter() - state.seconds
+
+    def after_step(step: int) -> None:  # step: generator steps done so far
+        state.step = step
+        if step % CHECK_EVERY == 0 or step == config.steps:
+            _check_divergence(hist, state, step, S)
+        if checkpoint is not None and (step % checkpoint_every == 0 or step == config.steps):
+            state.seconds = time.perf_counter() - start
+            state.save(checkpoint, config)
+
     with _cpu_threads(config.cpu_threads, dev):
-        _train_loop(config, dist, G, D, opt_g, opt_d, rng, hist, snaps, progress)
+        _train_loop(config, dist, G, D, opt_g, opt_d, rng, hist, snaps, progress, resumed_from, after_step)
     seconds = time.perf_counter() - start
     history = {k: v.cpu().numpy() for k, v in hist.items()}
-    return Run(config, dist, G, D, history, snaps, seconds)
+    return Run(config, dist, G, D, history, snaps, seconds, dict(state.diverged), resumed_from)
 
 
-def _train_loop(config, dist, G, D, opt_g, opt_d, rng, hist, snaps, progress) -> None:
+def _train_loop(config, dist, G, D, opt_g, opt_d, rng, hist, snaps, progress, first=0, after_step=None) -> None:
     S, B, kind, dev = config.seeds, config.batch_size, config.loss, rng.device
-    bar = profile.progress_bar(range(config.steps), f"{kind} x{S} seeds", progress)
+    bar = profile.progress_bar(range(first, config.steps), f"{kind} x{S} seeds", progress)
+    m = config.pack  # packing: B packs of m points each; m = 1 is an ordinary GAN
     for step in bar:
-        # D step(s): minimise L_D with G frozen (n_critic of them)
-        for _ in range(config.n_critic):
-            x_real = dist.sample((S, B), generator=rng)  # (S, B, d)
-            z = torch.randn(S, B, config.z_dim, generator=rng, device=dev)
-            with torch.no_grad():
-                x_fake = G(z)  # (S, B, d)
-            d_loss, penalty, real_logits, fake_logits = _discriminator_step(D, opt_d, config, x_real, x_fake, rng)
-        # G step: minimise L_G with D frozen
-        z = torch.randn(S, B, config.z_dim, generator=rng, device=dev)
-        D.requires_grad_(False)  # gradients flow through D to G, but D's weights need none
-        g_loss = losses.generator_loss(kind, D(G(z)), dim=-1)  # (S,)
-        opt_g.zero_grad(set_to_none=True)
-        g_loss.sum().backward()
-        D.requires_grad_(True)
-        hist["g_grad_norm"][step] = per_seed_grad_norm(G)
-        opt_g.step()
+        if config.update == "simultaneous":
+            x_real = pack_samples(dist.sample((S, B * m), generator=rng), m)  # (S, B, m * d)
+            z = torch.randn(S, B * m, config.z_dim, generator=rng, device=dev)
+            d_loss, penalty, g_loss, real_logits, fake_logits = _simultaneous_step(G, D, opt_g, opt_d, config,
+                                                                                   x_real, z, rng)
+            hist["g_grad_norm"][step] = per_seed_grad_norm(G)
+        else:
+            # D step(s): minimise L_D with G frozen (n_critic of them)
+            for _ in range(config.n_critic):
+                x_real = pack_samples(dist.sample((S, B * m), generator=rng), m)  # (S, B, m * d)
+                z = torch.randn(S, B * m, config.z_dim, generator=rng, device=dev)
+                with torch.no_grad():
+                    x_fake = pack_samples(G(z), m)  # (S, B, m * d)
+                d_loss, penalty, real_logits, fake_logits = _discriminator_step(D, opt_d, config, x_real, x_fake,
+                                                                                rng)
+            # G step: minimise L_G with D frozen
+            z = torch.randn(S, B * m, config.z_dim, generator=rng, device=dev)
+            D.requires_grad_(False)  # gradients flow through D to G, but D's weights need none
+            g_loss = losses.generator_loss(kind, D(pack_samples(G(z), m)), dim=-1)  # (S,)
+            opt_g.zero_grad(set_to_none=True)
+            g_loss.sum().backward()
+            D.requires_grad_(True)
+            hist["g_grad_norm"][step] = per_seed_grad_norm(G)
+            opt_g.step()
+            g_loss = g_loss.detach()
 
         hist["d_loss"][step] = d_loss
         hist["penalty"][step] = penalty
-        hist["g_loss"][step] = g_loss.detach()
+        hist["g_loss"][step] = g_loss
         hist["real_logit"][step] = real_logits.mean(-1)
         hist["fake_logit"][step] = fake_logits.mean(-1)
         if config.snapshot_every and (step + 1) % config.snapshot_every == 0:
             snaps.append(_snapshot(step + 1, G, D))
+        if after_step is not None:
+            after_step(step + 1)
     bar.close()
+
+
+_WATCHED = ("d_loss", "penalty", "g_loss")  # the losses whose finiteness is checked
+
+
+def _check_divergence(hist: dict, state: "_TrainState", step: int, n_seeds: int) -> None:
+    """Flag seeds whose losses became non-finite in the steps since the last check.
+
+    A single-seed run (or a batched run in which every seed has diverged) raises
+    :class:`TrainingDiverged`; otherwise newly diverged seeds get a ``RuntimeWarning``.
+    """
+    lo = state.checked
+    state.checked = step
+    block = torch.stack([hist[k][lo:step] for k in _WATCHED])  # (3, T, S)
+    bad = ~torch.isfinite(block).all(0)  # (T, S)
+    if not bool(bad.any()):
+        return
+    bad, new = bad.cpu(), []
+    for s in range(n_seeds):
+        rows = bad[:, s].nonzero()
+        if s not in state.diverged and len(rows):
+            state.diverged[s] = lo + int(rows[0]) + 1  # 1-based generator step
+            new.append(s)
+    if n_seeds == 1 or len(state.diverged) == n_seeds:
+        s = min(state.diverged, key=state.diverged.get)
+        t = state.diverged[s] - 1  # row of the first bad step
+        values = {k: float(hist[k][t, s]) for k in _WATCHED}
+        which = ", ".join(f"{k} = {v}" for k, v in values.items() if not np.isfinite(v))
+        finite = torch.isfinite(torch.stack([hist[k][:t, s] for k in _WATCHED])).all(0).nonzero()
+        if len(finite):
+            last = int(finite[-1])
+            before = ", ".join(f"{k} = {float(hist[k][last, s]):.6g}" for k in _WATCHED)
+            before = f"last finite values (step {last + 1}): {before}"
+        else:
+            before = "no finite step before it"
+        scope = "the run" if n_seeds == 1 else f"all {n_seeds} seeds (seed index {s} first)"
+        raise TrainingDiverged(f"training diverged at step {t + 1} of {scope}: {which}; {before}. "
+                               "Try a smaller learning rate, a gradient penalty, or another loss.")
+    if new:
+        listed = ", ".join(f"seed index {s} at step {state.diverged[s]}" for s in new)
+        warnings.warn(f"training diverged (NaN or inf loss) for {listed}; the other seeds keep training. "
+                      "See run.diverged.", RuntimeWarning, stacklevel=5)
+
+
+_CHECKPOINT_MAGIC = b"GANLAB-CHECKPOINT-1\n"
+
+
+@dataclass
+class _TrainState:
+    """What a checkpoint holds: networks, optimisers, random stream, history and progress."""
+
+    G: torch.nn.Module
+    D: torch.nn.Module
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+    rng: torch.Generator
+    hist: dict
+    snaps: list
+    step: int = 0  # generator steps done
+    checked: int = 0  # steps already checked for divergence
+    seconds: float = 0.0
+    diverged: dict = field(default_factory=dict)
+
+    def payload(self, config: TrainConfig) -> dict:
+        return {
+            "config": _config_record(config), "step": self.step, "checked": self.checked,
+            "seconds": self.seconds, "diverged": [[s, t] for s, t in self.diverged.items()],
+            "generator": self.G.state_dict(), "discriminator": self.D.state_dict(),
+            "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
+            "rng": self.rng.get_state(),
+            "history": {k: v[: self.step].detach().cpu() for k, v in self.hist.items()},
+            "snapshots": [{"step": s.step, "generator": s.generator, "discriminator": s.discriminator}
+                          for s in self.snaps],
+        }
+
+    def save(self, path, config: TrainConfig) -> None:
+        buf = io.BytesIO()
+        torch.save(self.payload(config), buf)
+        save_checkpoint_bytes(path, buf.getvalue())
+
+    def load(self, path, config: TrainConfig) -> None:
+        ckpt = load_checkpoint(path)
+        if ckpt["config"] != _config_record(config):
+            diff = sorted(k for k in ckpt["config"] if ckpt["config"][k] != _config_record(config).get(k))
+            raise ValueError(f"checkpoint {path} was written by a run with a different config "
+                             f"(fields {diff}); pass resume=False to start afresh")
+        dev = self.rng.device
+        self.G.load_state_dict(ckpt["generator"])
+        self.D.load_state_dict(ckpt["discriminator"])
+        self.opt_g.load_state_dict(ckpt["opt_g"])
+        self.opt_d.load_state_dict(ckpt["opt_d"])
+        self.rng.set_state(ckpt["rng"])
+        self.step, self.checked, self.seconds = ckpt["step"], ckpt["checked"], ckpt["seconds"]
+        self.diverged = {int(s): int(t) for s, t in ckpt["diverged"]}
+        for k, v in ckpt["history"].items():
+            self.hist[k][: self.step] = v.to(dev)
+        self.snaps[:] = [Snapshot(s["step"], s["generator"], s["discriminator"]) for s in ckpt["snapshots"]]
+
+
+def _config_record(config: TrainConfig) -> dict:
+    """The config as plain Python values (what a checkpoint can store and compare)."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(config).items()}
+
+
+def save_checkpoint_bytes(path: str | os.PathLike, payload: bytes) -> Path:
+    """Write a checkpoint atomically: magic line, SHA-256 of ``payload``, then ``payload``.
+
+    The bytes go to a temporary file in the same directory, are flushed to disk, and the
+    file is renamed over ``path``, so a crash leaves the old checkpoint or the new one,
+    never half of one. The file is read back and its hash checked before returning.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256(payload).hexdigest().encode()
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(_CHECKPOINT_MAGIC + digest + b"\n" + payload)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    _verified_payload(path)
+    return path
+
+
+def _verified_payload(path: Path) -> bytes:
+    raw = path.read_bytes()
+    if not raw.startswith(_CHECKPOINT_MAGIC):
+        raise ValueError(f"checkpoint {path} is not a gan_lab checkpoint (bad header)")
+    head = len(_CHECKPOINT_MAGIC)
+    digest, payload = raw[head:head + 64], raw[head + 65:]
+    if hashlib.sha256(payload).hexdigest().encode() != digest:
+        raise ValueError(f"checkpoint {path} is corrupt: its SHA-256 does not match the recorded one")
+    return payload
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict:
+    """Read and verify a checkpoint written by :func:`fit`; loads with ``weights_only=True``."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"checkpoint {path} does not exist")
+    return torch.load(io.BytesIO(_verified_payload(path)), map_location="cpu", weights_only=True)
 
 
 @dataclass
