@@ -128,7 +128,7 @@ def test_chapter_page_in_a_real_browser(browser, base_url, site, path):
     assert images, f"{path} has no figures"
     bad = [src[:80] for src, complete, width in images if not (complete and width > 0)]
     assert not bad, f"images that did not load on {path}: {bad}"
-    if "animation" in (site / path).read_text():
+    if 'class="animation"' in (site / path).read_text():  # a matplotlib animation player on the page
         assert page.locator(".anim-controls button").count() >= 5, "animation controls missing"
     assert not outside, f"requests leaving localhost from {path}: {outside[:5]}"
     assert not errors, f"console errors on {path}: {errors[:5]}"
@@ -161,3 +161,16 @@ def test_search_finds_discriminator(browser, base_url):
     assert re.search(r"adversarial game|optimal discriminator", text, re.I), text[:300]
     assert not outside, outside[:5]
     page.close()
+
+
+def test_execution_statistics_page_lists_every_chapter_as_run(site):
+    """The execution table (myst-nb) names each chapter with its run time and a success mark."""
+    text = (site / "book" / "execution.html").read_text()
+    table = text[text.index("<table"):text.index("</table>")]
+    for page in CHAPTERS:
+        name = page.removesuffix(".html")
+        row = re.search(re.escape(name) + r".*?</tr>", table, re.S)
+        assert row, f"{name} is missing from the execution statistics"
+        cells = re.findall(r"<td[^>]*>(.*?)</td>", row.group(0), re.S)
+        assert any(re.fullmatch(r"\s*[0-9]+(\.[0-9]+)?\s*", re.sub("<.*?>", "", c)) for c in cells), row.group(0)
+        assert "\u2705" in row.group(0) or "&#9989;" in row.group(0), f"{name} did not run successfully"
