@@ -418,34 +418,28 @@ def _fetch(url: str, timeout: float = 30.0) -> bytes:
 
 
 def write_atomic(path, raw: bytes, sha256: str | None = None) -> None:
-    """Write ``raw`` to ``path`` atomically (temp file in the same directory, fsync, rename).
+    """Write ``raw`` to ``path`` atomically (:func:`gan_lab.results.write_atomic`).
 
-    When ``sha256`` is given the bytes are checked before writing and the file is re-read
-    and checked after, so a file at ``path`` is either absent or complete and correct.
+    When ``sha256`` is given the bytes are checked before writing and the written file is
+    re-read and checked before it is renamed into place, so a file at ``path`` is either
+    absent or complete and correct.
 
     Raises:
         ValueError: if the bytes (or the file read back) do not have the digest ``sha256``.
     """
-    import tempfile
     from pathlib import Path
 
-    path = Path(path)
+    from .results import write_atomic as _write
+
+    name = Path(path).name
     if sha256 is not None and _sha256(raw) != sha256:
-        raise ValueError(f"{path.name}: SHA-256 {_sha256(raw)} does not match the expected {sha256}; not saved")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(raw)
-            fh.flush()
-            os.fsync(fh.fileno())
-        if sha256 is not None and _sha256(Path(tmp).read_bytes()) != sha256:
-            raise ValueError(f"{path.name}: the written file does not read back with SHA-256 {sha256}")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+        raise ValueError(f"{name}: SHA-256 {_sha256(raw)} does not match the expected {sha256}; not saved")
+
+    def verify(tmp) -> None:
+        if sha256 is not None and _sha256(tmp.read_bytes()) != sha256:
+            raise ValueError(f"{name}: the written file does not read back with SHA-256 {sha256}")
+
+    _write(path, raw, verify)
 
 
 def _download(stem: str, sha256: str, directory) -> bool:

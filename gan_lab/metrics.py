@@ -402,6 +402,20 @@ def nearest_neighbours(queries, references, chunk: int = 1024) -> tuple[torch.Te
 # --- how much of W1 a critic certifies, and how simple it is ---------------------------------
 
 
+def _points_and_values(points, values):
+    """Points ``(n, d)`` or ``(S, n, d)`` and critic values ``(n,)`` or ``(S, n)``, broadcast over seeds.
+
+    Returns the points ``(S, n, d)``, the values ``(S, n)`` and whether the input was batched.
+    """
+    x, batched = _as_point_sets("points", points)  # (S, n, d)
+    if isinstance(values, (torch.Tensor, np.ndarray)) and np.ndim(values) == 2:
+        seeds, batched = max(x.shape[0], values.shape[0]), True
+    else:
+        seeds = x.shape[0]
+    x = x.expand(seeds, -1, -1)
+    return x, _critic_values("values", values, seeds, x.shape[1]), batched
+
+
 def _critic_values(name: str, values, seeds: int, n: int) -> torch.Tensor:
     """Critic values as a float64 CPU tensor of shape ``(seeds, n)``."""
     v = values.detach().to("cpu", torch.float64) if isinstance(values, torch.Tensor) else torch.as_tensor(
@@ -436,15 +450,8 @@ def lipschitz_on(points, values):
         ValueError: for fewer than two distinct points, or values whose shape does not
             match the points or that are not finite.
     """
-    x, batched = _as_point_sets("points", points)  # (S, n, d)
-    if isinstance(values, (torch.Tensor, np.ndarray)) and np.ndim(values) == 2:
-        seeds = max(x.shape[0], values.shape[0])
-        batched = True
-    else:
-        seeds = x.shape[0]
-    x = x.expand(seeds, -1, -1)
-    n = x.shape[1]
-    f = _critic_values("values", values, seeds, n)  # (S, n)
+    x, f, batched = _points_and_values(points, values)  # (S, n, d), (S, n)
+    seeds, n = x.shape[:2]
     best = torch.zeros(seeds, dtype=torch.float64)
     any_pair = torch.zeros(seeds, dtype=torch.bool)
     rows = max(1, (1 << 22) // (n * seeds))  # bounds the (S, rows, n) blocks at 4M entries
@@ -528,15 +535,8 @@ def quadratic_r2(points, values):
         ValueError: for mismatched shapes, non-finite inputs, constant values, or fewer
             points than monomials.
     """
-    x, batched = _as_point_sets("points", points)  # (S, n, d)
-    if isinstance(values, (torch.Tensor, np.ndarray)) and np.ndim(values) == 2:
-        seeds = max(x.shape[0], values.shape[0])
-        batched = True
-    else:
-        seeds = x.shape[0]
-    x = x.expand(seeds, -1, -1)
+    x, f, batched = _points_and_values(points, values)  # (S, n, d), (S, n)
     n, d = x.shape[1], x.shape[2]
-    f = _critic_values("values", values, seeds, n)  # (S, n)
     iu = torch.triu_indices(d, d)
     # centre and scale first: the fit is affine-invariant, and the design is better conditioned
     z = (x - x.mean(1, keepdim=True)) / x.std(1, keepdim=True).clamp_min(1e-300)

@@ -59,28 +59,39 @@ def provenance(device: torch.device | str) -> dict:
     }
 
 
-def save_json(path: str | os.PathLike, obj) -> Path:
-    """Write ``obj`` as JSON atomically: to a temporary file, fsync, rename, then verify.
+def write_atomic(path: str | os.PathLike, raw: bytes, verify=None) -> Path:
+    """Write ``raw`` to ``path`` atomically: a temporary file in the same directory, fsync, rename.
 
-    A crash leaves either the old file or the new one, never half of one.
+    A crash leaves either the old file or the new one, never half of one. ``verify``, if
+    given, is called with the temporary file's path after it is on disk and before the
+    rename; if it raises, nothing is renamed and the temporary file is removed. Every file
+    gan_lab writes (results, checkpoints, downloads, the cached classifier) goes through here.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     try:
-        text = json.dumps(obj, indent=2, sort_keys=False, allow_nan=False) + "\n"
-    except ValueError as err:  # NaN or inf: JSON has no such numbers, and a result should not hold them
-        raise ValueError(f"obj must hold only finite numbers to be saved as JSON ({err})") from err
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(raw)
             fh.flush()
             os.fsync(fh.fileno())
+        if verify is not None:
+            verify(Path(tmp))
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+    return path
+
+
+def save_json(path: str | os.PathLike, obj) -> Path:
+    """Write ``obj`` as JSON atomically (:func:`write_atomic`), then read it back and compare."""
+    try:
+        text = json.dumps(obj, indent=2, sort_keys=False, allow_nan=False) + "\n"
+    except ValueError as err:  # NaN or inf: JSON has no such numbers, and a result should not hold them
+        raise ValueError(f"obj must hold only finite numbers to be saved as JSON ({err})") from err
+    path = write_atomic(path, text.encode())
     if json.loads(path.read_text()) != json.loads(text):
         raise OSError(f"{path}: written JSON does not read back identically")
     return path

@@ -20,11 +20,10 @@ import copy
 import hashlib
 import io
 import os
-import tempfile
 import time
 import warnings
-from pathlib import Path
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -34,6 +33,7 @@ from . import data as data_mod
 from . import losses, profile
 from .nets import (BatchNormGenerator, MaxoutDiscriminator, MLPDiscriminator, MLPGenerator,
                    per_seed_grad_norm)
+from .results import write_atomic
 
 OPTIMIZERS = ("adam", "rmsprop", "sgd")
 G_ARCHS = ("mlp", "batchnorm")  #: generator architectures (``TrainConfig.g_arch``)
@@ -576,22 +576,8 @@ def save_checkpoint_bytes(path: str | os.PathLike, payload: bytes) -> Path:
     file is renamed over ``path``, so a crash leaves the old checkpoint or the new one,
     never half of one. The file is read back and its hash checked before returning.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256(payload).hexdigest().encode()
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(_CHECKPOINT_MAGIC + digest + b"\n" + payload)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    _verified_payload(path)
-    return path
+    return write_atomic(path, _CHECKPOINT_MAGIC + digest + b"\n" + payload, verify=_verified_payload)
 
 
 def _verified_payload(path: Path) -> bytes:
