@@ -247,6 +247,16 @@ class SeedMaxout(nn.Module):
         return f"pieces={self.pieces}"
 
 
+def _check_hidden_and_init(hidden, init_std: float) -> tuple[int, ...]:
+    """Validate the PacGAN networks' layer widths and initial weight scale."""
+    hidden = tuple(hidden)
+    if not hidden or any(not isinstance(h, int) or h < 1 for h in hidden):
+        raise ValueError(f"hidden must be a non-empty sequence of positive ints, got {hidden!r}")
+    if not init_std > 0:
+        raise ValueError(f"init_std must be > 0, got {init_std!r}")
+    return hidden
+
+
 class BatchNormGenerator(nn.Module):
     """PacGAN's 2-D generator: ``(S, n, z_dim) -> (S, n, x_dim)``, each hidden layer affine, batch norm, ReLU.
 
@@ -260,11 +270,7 @@ class BatchNormGenerator(nn.Module):
     def __init__(self, z_dim: int = 2, x_dim: int = 2, hidden: Sequence[int] = (400, 400, 400, 400),
                  seeds: int | Sequence[int] = 1, momentum: float = 0.05, init_std: float = 0.02):
         super().__init__()
-        hidden = tuple(hidden)
-        if not hidden or any(not isinstance(h, int) or h < 1 for h in hidden):
-            raise ValueError(f"hidden must be a non-empty sequence of positive ints, got {hidden!r}")
-        if not init_std > 0:
-            raise ValueError(f"init_std must be > 0, got {init_std!r}")
+        hidden = _check_hidden_and_init(hidden, init_std)
         seed_list = _seed_list(seeds)
         sizes = (z_dim, *hidden, x_dim)
         layers: list[nn.Module] = []
@@ -296,11 +302,7 @@ class MaxoutDiscriminator(nn.Module):
     def __init__(self, x_dim: int = 2, hidden: Sequence[int] = (200, 200, 200), pieces: int = 5,
                  seeds: int | Sequence[int] = 1, init_std: float = 0.02):
         super().__init__()
-        hidden = tuple(hidden)
-        if not hidden or any(not isinstance(h, int) or h < 1 for h in hidden):
-            raise ValueError(f"hidden must be a non-empty sequence of positive ints, got {hidden!r}")
-        if not init_std > 0:
-            raise ValueError(f"init_std must be > 0, got {init_std!r}")
+        hidden = _check_hidden_and_init(hidden, init_std)
         seed_list = _seed_list(seeds)
         sizes = (x_dim, *hidden)
         layers: list[nn.Module] = []

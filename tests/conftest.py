@@ -42,3 +42,15 @@ def _no_network(monkeypatch):
     monkeypatch.setattr(socket.socket, "connect", _guarded_connect)
     yield
 
+
+
+@pytest.fixture
+def mnist_offline(monkeypatch, tmp_path):
+    """MNIST tests: downloads fail at once and the cache (data, classifiers) is a fresh temp dir."""
+    from gan_lab import data
+
+    def no_network(url, timeout=30.0):
+        raise OSError(f"network disabled in tests ({url})")
+
+    monkeypatch.setattr(data, "_fetch", no_network)
+    monkeypatch.setenv("GAN_LAB_CACHE", str(tmp_path / "cache"))

@@ -10,13 +10,7 @@ from gan_lab import data, images, losses
 from gan_lab.nets import DCGANDiscriminator, DCGANGenerator
 
 
-@pytest.fixture(autouse=True)
-def offline(monkeypatch, tmp_path):
-    def no_network(url, timeout=30.0):
-        raise OSError("network disabled in tests")
-
-    monkeypatch.setattr(data, "_fetch", no_network)
-    monkeypatch.setenv("GAN_LAB_CACHE", str(tmp_path / "cache"))
+pytestmark = pytest.mark.usefixtures("mnist_offline")
 
 
 @pytest.fixture(scope="module")

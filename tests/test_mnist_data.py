@@ -15,13 +15,7 @@ import torch
 from gan_lab import data
 
 
-@pytest.fixture(autouse=True)
-def offline(monkeypatch, tmp_path):
-    def no_network(url, timeout=30.0):
-        raise OSError(f"network disabled in tests ({url})")
-
-    monkeypatch.setattr(data, "_fetch", no_network)
-    monkeypatch.setenv("GAN_LAB_CACHE", str(tmp_path / "cache"))
+pytestmark = pytest.mark.usefixtures("mnist_offline")
 
 
 def idx_bytes(arr: np.ndarray) -> bytes:
