@@ -15,6 +15,8 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from . import profile
+
 Shape = int | Sequence[int]
 
 
@@ -34,7 +36,7 @@ def _as_shape(n: Shape, name: str = "n") -> tuple[int, ...]:
 def _target(generator: torch.Generator | None, device: str | torch.device | None) -> torch.device:
     """Where samples go: the generator's device if one is given, else ``device``, else CPU."""
     if generator is not None:
-        if device is not None and torch.device(device) != generator.device:
+        if device is not None and not profile.same_device(device, generator.device):
             raise ValueError(f"device {device!r} differs from the generator's device {generator.device}")
         return generator.device
     return torch.device(device) if device is not None else torch.device("cpu")
@@ -596,8 +598,6 @@ class DeviceImages:
     """
 
     def __init__(self, images: torch.Tensor, device: str | torch.device | None = None, channels_last: bool = False):
-        from . import profile
-
         if not isinstance(images, torch.Tensor) or images.dtype != torch.uint8:
             raise TypeError(f"images must be a uint8 tensor, got {getattr(images, 'dtype', type(images).__name__)}")
         if images.ndim == 3:

@@ -32,7 +32,7 @@ import torch
 from torch import nn
 
 from . import data as data_mod
-from . import losses, profile
+from . import devices, losses, profile
 from .nets import DCGANDiscriminator, DCGANGenerator
 from .train import _cpu_threads
 
@@ -134,6 +134,17 @@ class ImageRun:
     fixed_noise: torch.Tensor | None = None
     seconds: float = 0.0
 
+    _HINT = "run.generate(z), run.sample(n), run.logits(images) or run.weights()"
+
+    def __post_init__(self) -> None:
+        for name in ("generator", "discriminator", "ema_generator"):
+            setattr(self, name, devices.guard(getattr(self, name), f"run.{name}", self._HINT))
+
+    def _net(self, which: str) -> nn.Module | None:
+        if which not in ("generator", "discriminator", "ema_generator"):
+            raise ValueError(f"which must be 'generator', 'discriminator' or 'ema_generator', got {which!r}")
+        return devices.unwrap(getattr(self, which))
+
     def __repr__(self) -> str:
         c = self.config
         return (f"ImageRun(loss={c.loss!r}, penalty={c.penalty!r}, seed={c.seed}, steps={c.steps}, "
@@ -141,7 +152,8 @@ class ImageRun:
 
     @property
     def device(self) -> torch.device:
-        return next(self.generator.parameters()).device
+        """The device the networks live on."""
+        return devices.module_device(self._net("generator"))
 
     def latent(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """Latent codes ``z ~ N(0, I)``, shape ``(n, z_dim)``, on the CPU (or ``generator``'s device)."""
@@ -159,14 +171,36 @@ class ImageRun:
             ema: use the moving-average generator (``ValueError`` if the run kept none).
             batch_size: codes per forward pass.
         """
-        net = self.ema_generator if ema else self.generator
+        net = self._net("ema_generator" if ema else "generator")
         if net is None:
             raise ValueError("ema=True, but this run kept no EMA generator (config.ema is None)")
         if not isinstance(z, torch.Tensor) or z.ndim != 2 or z.shape[1] != self.config.z_dim:
             raise ValueError(f"z must be a tensor of shape (n, {self.config.z_dim}), got {getattr(z, 'shape', z)!r}")
+        if z.device.type != "cpu":
+            raise ValueError(f"z must be a CPU tensor (the run moves it to its device), got one on {z.device}")
         net.eval()
         out = [net(chunk.to(self.device, torch.float32)).float().cpu() for chunk in z.split(batch_size)]
         return torch.cat(out)  # (n, 1, 28, 28)
+
+    @torch.no_grad()
+    def logits(self, images, batch_size: int = 1000) -> torch.Tensor:
+        """The discriminator's logits for CPU images: uint8 in ``[0, 255]`` or floats in ``[-1, 1]``,
+        shape ``(n, 28, 28)`` or ``(n, 1, 28, 28)``. Returns a CPU float tensor ``(n,)``."""
+        if not isinstance(images, torch.Tensor) or images.ndim not in (3, 4) or images.device.type != "cpu":
+            raise ValueError(f"images must be a CPU tensor of shape (n, 28, 28) or (n, 1, 28, 28), "
+                             f"got {getattr(images, 'shape', type(images).__name__)!r}")
+        x = data_mod.to_signed_unit(images) if images.dtype == torch.uint8 else images.float()
+        x = x.reshape(len(x), 1, *x.shape[-2:])
+        D = self._net("discriminator")
+        D.eval()
+        return torch.cat([D(chunk.to(self.device)).float().cpu() for chunk in x.split(batch_size)])  # (n,)
+
+    def weights(self, which: str = "discriminator") -> np.ndarray:
+        """All of one network's parameters as one flat NumPy array ``(P,)`` (on the CPU)."""
+        net = self._net(which)
+        if net is None:
+            raise ValueError(f"this run has no {which}")
+        return torch.cat([p.detach().flatten().cpu() for p in net.parameters()]).numpy()
 
     def sample(self, n: int, generator: torch.Generator | None = None, ema: bool = False) -> torch.Tensor:
         """``n`` generated images, a CPU tensor ``(n, 1, 28, 28)`` in ``[-1, 1]``."""
@@ -253,8 +287,9 @@ def standing_statistics(generator: nn.Module, z_dim: int, n: int = 2048, batch_s
 
 
 def _autocast(dev: torch.device):
-    """bfloat16 autocast on CUDA; a no-op context elsewhere (same code path)."""
-    return torch.autocast(dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda")
+    """The precision policy (:func:`gan_lab.devices.autocast`): bfloat16 autocast on GPUs with
+    native bfloat16 (compute capability >= 8.0), float32 elsewhere (same code path)."""
+    return devices.autocast(dev)
 
 
 def _critic_step(D, opt_d, config, x_real, x_fake, rng, dev):
@@ -586,8 +621,7 @@ def train_classifier(images, labels=None, *, epochs: int = 12, batch_size: int =
     key = _cache_key(images, labels, settings)
     folder = data_mod.cache_dir(cache_root) / "classifiers"
     pt, meta = folder / f"mnist-cnn-{key[:16]}.pt", folder / f"mnist-cnn-{key[:16]}.json"
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)  # initialisation and dropout
+    with devices.seeded(seed):  # initialisation (on the CPU)
         net = MNISTClassifier()
     state = _load_cached(pt, meta) if cache else None
     if state is not None:
@@ -602,8 +636,7 @@ def train_classifier(images, labels=None, *, epochs: int = 12, batch_size: int =
     per_epoch = len(images) // batch_size
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda t: 1 - t / (epochs * per_epoch))
     loss_fn = nn.CrossEntropyLoss()
-    with _cpu_threads(1, dev), torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed + 1)  # dropout masks
+    with _cpu_threads(1, dev), devices.seeded(seed + 1, dev):  # dropout masks (on dev)
         for _ in profile.progress_bar(range(epochs), "classifier epochs", progress):
             order = torch.randperm(len(images), generator=g)
             for i in range(per_epoch):

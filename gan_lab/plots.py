@@ -24,6 +24,7 @@ import torch
 from matplotlib import animation
 
 from . import losses
+from .devices import module_device, unwrap
 
 LAYERS = ("discriminator", "manifold", "real", "fake", "gradients")
 REAL_COLOR, FAKE_COLOR = "#1b9e77", "#d95f02"
@@ -46,11 +47,19 @@ def _pick_seed(points, seed: int) -> np.ndarray:
 
 
 def _net_device(net: torch.nn.Module) -> torch.device:
-    return next(net.parameters()).device
+    return module_device(net)
+
+
+def _network(net, which: str) -> torch.nn.Module:
+    """The network itself, given the network, its device-check stand-in, or a run holding it."""
+    net = unwrap(net)
+    if isinstance(net, torch.nn.Module):
+        return net
+    return net._net(which)  # a run: Run or CriticRun
 
 
 def _eval_one_seed(net: torch.nn.Module, x: torch.Tensor, seed: int) -> torch.Tensor:
-    """Run a seed-batched net on ``x`` of shape ``(n, k)`` for one seed only."""
+    """Run a seed-batched net on ``x`` of shape ``(n, k)`` for one seed only (on the net's device)."""
     n_seeds = net.n_seeds
     if not 0 <= seed < n_seeds:
         raise ValueError(f"seed must be in [0, {n_seeds}), got {seed}")
@@ -94,7 +103,7 @@ def plot_discriminator(ax, discriminator, extent, *, seed: int = 0, resolution: 
 
     Args:
         ax: matplotlib axes.
-        discriminator: a seed-batched discriminator (logits ``(S, n)``).
+        discriminator: a seed-batched discriminator (logits ``(S, n)``), or a run holding one.
         extent: ``(xmin, xmax, ymin, ymax)``.
         seed: which seed to show.
         resolution: grid points per axis.
@@ -102,7 +111,7 @@ def plot_discriminator(ax, discriminator, extent, *, seed: int = 0, resolution: 
             critic value (for Wasserstein critics).
     """
     gx, gy, pts = _grid(extent, resolution)
-    out = _eval_one_seed(discriminator, pts, seed)
+    out = _eval_one_seed(_network(discriminator, "discriminator"), pts, seed)
     vals = torch.sigmoid(out) if probability else out
     img = _np(vals).reshape(gx.shape)
     kw = dict(vmin=0.0, vmax=1.0) if probability else {}
@@ -126,8 +135,10 @@ def generator_gradients(generator, discriminator, loss: str, z: torch.Tensor, *,
 
     Returns ``(points, directions)``, each ``(n, 2)`` numpy: ``directions`` is
     :math:`-\\nabla_x L_G` at each generated point ``x = G(z)``, the per-sample force that
-    backpropagation passes from the discriminator into the generator.
+    backpropagation passes from the discriminator into the generator. ``generator`` and
+    ``discriminator`` are networks or runs holding them; ``z`` is a CPU tensor ``(n, z_dim)``.
     """
+    generator, discriminator = _network(generator, "generator"), _network(discriminator, "discriminator")
     z = z.to(_net_device(generator))
     with torch.no_grad():
         x = _eval_one_seed(generator, z, seed)  # (n, 2)
@@ -160,11 +171,12 @@ def plot_manifold(ax, generator, *, seed: int = 0, z_range: float = 2.5, lines: 
 
     Args:
         ax: matplotlib axes.
-        generator: a seed-batched generator with ``z_dim == 2``.
+        generator: a seed-batched generator with ``z_dim == 2``, or a run holding one.
         z_range: the grid covers ``[-z_range, z_range]^2`` (a few standard deviations of N(0, I)).
         lines: grid lines per axis.
         resolution: points along each line.
     """
+    generator = _network(generator, "generator")
     if getattr(generator, "z_dim", 2) != 2:
         raise ValueError(f"plot_manifold needs a 2-D latent space, generator has z_dim={generator.z_dim}")
     ticks = torch.linspace(-z_range, z_range, lines)
@@ -183,7 +195,7 @@ def plot_gan_lab(ax, run, *, seed: int = 0, n: int = 300, extent=None, layers: S
     unknown = set(layers) - set(LAYERS)
     if unknown:
         raise ValueError(f"layers must be drawn from {LAYERS}, got unknown {sorted(unknown)}")
-    g, d, kind = run.generator, run.discriminator, run.config.loss
+    g, d, kind = run._net("generator"), run._net("discriminator"), run.config.loss
     extent = extent or data_extent(run.data)
     gen = torch.Generator().manual_seed(1234)
     if z is None:

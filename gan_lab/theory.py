@@ -61,10 +61,13 @@ def _check_pair(p, q) -> int:
 def _sample(dist, n: int, generator: torch.Generator | None) -> torch.Tensor:
     """``n`` samples as float64, shape ``(n, d)`` (or ``(n,)`` for scalar torch distributions)."""
     if isinstance(dist, torch.distributions.Distribution):
-        # torch.distributions take no generator: seed the global RNG from it, then restore it
+        # torch.distributions take no generator and draw on the CPU here: seed the global CPU
+        # generator from ``generator`` (on any device), draw, then restore it. Only the CPU
+        # generator is touched (torch.manual_seed would also reseed every CUDA generator).
         with torch.random.fork_rng(devices=[]):
             if generator is not None:
-                torch.manual_seed(int(torch.randint(2**62, (1,), generator=generator)))
+                seed = int(torch.randint(2**62, (1,), generator=generator, device=generator.device))
+                torch.default_generator.manual_seed(seed)
             x = dist.sample((n,))
     else:
         x = dist.sample(n, generator=generator)

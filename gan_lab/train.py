@@ -33,6 +33,7 @@ from . import data as data_mod
 from . import losses, profile
 from .nets import (BatchNormGenerator, MaxoutDiscriminator, MLPDiscriminator, MLPGenerator,
                    per_seed_grad_norm)
+from .devices import as_input, flat_weights, guard, module_device, unwrap
 from .results import write_atomic
 
 OPTIMIZERS = ("adam", "rmsprop", "sgd")
@@ -145,16 +146,71 @@ class Snapshot:
     discriminator: dict
 
 
+class _SeedBatchedEvaluation:
+    """Device-safe evaluation shared by :class:`Run` and :class:`CriticRun`.
+
+    Every method takes CPU tensors of the natural shape, runs the network on the run's
+    device without gradients (in evaluation mode, then back to its previous mode), and
+    returns CPU tensors; see :mod:`gan_lab.devices`.
+    """
+
+    _HINT = "run.logits(x), run.probabilities(x), run.generate(z), run.sample(n) or run.weights()"
+
+    def _net(self, which: str) -> torch.nn.Module:
+        if which not in ("generator", "discriminator"):
+            raise ValueError(f"which must be 'generator' or 'discriminator', got {which!r}")
+        net = unwrap(getattr(self, which, None))
+        if net is None:
+            raise ValueError(f"this run has no {which}")
+        return net
+
+    @torch.no_grad()
+    def _evaluate(self, which: str, x: torch.Tensor) -> torch.Tensor:
+        net = self._net(which)
+        was_training = net.training
+        net.eval()
+        try:
+            return net(x.to(module_device(net))).float().cpu()
+        finally:
+            net.train(was_training)
+
+    def logits(self, x) -> torch.Tensor:
+        """The discriminator's logits (a critic's values) at CPU points ``x``.
+
+        Args:
+            x: ``(n, d)`` points, evaluated by every seed's discriminator, or ``(seeds, n, d)``,
+                one set per seed (``d`` is the discriminator's input width: ``pack * dim`` when packed).
+
+        Returns:
+            A CPU tensor ``(seeds, n)`` (``(seeds, n, h)`` for an MMD GAN's feature map).
+        """
+        D = self._net("discriminator")
+        return self._evaluate("discriminator", as_input("x", x, None, D.n_seeds))
+
+    def probabilities(self, x) -> torch.Tensor:
+        """``D(x) = sigmoid(logit)``, the discriminator's probability that ``x`` is real: CPU ``(seeds, n)``."""
+        return torch.sigmoid(self.logits(x))
+
+    def weights(self, which: str = "discriminator") -> np.ndarray:
+        """All of one network's parameters, flattened per seed: a NumPy array ``(seeds, P)``."""
+        return flat_weights(self._net(which))
+
+
 @dataclass
-class Run:
+class Run(_SeedBatchedEvaluation):
     """The result of :func:`fit`: trained networks, history and snapshots.
+
+    Chapters evaluate the networks through the device-safe methods (:meth:`sample`,
+    :meth:`generate`, :meth:`logits`, :meth:`probabilities`, :meth:`weights`), which take and
+    return CPU tensors wherever the run trained. In device-check mode
+    (:mod:`gan_lab.devices`) the ``generator`` and ``discriminator`` attributes refuse direct use.
 
     Attributes:
         config: the :class:`TrainConfig` used.
         data: the data distribution trained on.
-        generator: the seed-batched generator.
-        discriminator: the seed-batched discriminator (critic); for :func:`fit_mmd`, the
-            learned feature map or ``None``.
+        generator: the seed-batched generator, on the run's device.
+        discriminator: the seed-batched discriminator (critic), on the run's device; for
+            :func:`fit_mmd`, the learned feature map or ``None``.
         history: name -> array of shape ``(steps, seeds)``: ``d_loss`` (without penalty),
             ``penalty`` (the gradient-penalty term added to it, 0 if none), ``g_loss``,
             ``real_logit`` and ``fake_logit`` (batch means of the discriminator's logits,
@@ -165,6 +221,8 @@ class Run:
             (empty when every seed stayed finite). Diverged seeds are reported, not dropped:
             their history holds the non-finite values and the other seeds train unaffected.
         resumed_from: the step a checkpoint resumed this run from (0 for a fresh run).
+        first_seed: the seed of seed slot 0, ``config.seed`` shifted by the base seed
+            (``GAN_LAB_SEED``, :func:`gan_lab.profile.seed_for`).
     """
 
     config: TrainConfig
@@ -176,6 +234,11 @@ class Run:
     seconds: float = 0.0
     diverged: dict = field(default_factory=dict)
     resumed_from: int = 0
+    first_seed: int = 0
+
+    def __post_init__(self) -> None:
+        self.generator = guard(self.generator, "run.generator", self._HINT)
+        self.discriminator = guard(self.discriminator, "run.discriminator", self._HINT)
 
     def __repr__(self) -> str:
         c = self.config
@@ -188,35 +251,38 @@ class Run:
 
     @property
     def device(self) -> torch.device:
-        return next(self.generator.parameters()).device
+        """The device the networks live on."""
+        return module_device(self._net("generator"))
 
     @property
     def n_seeds(self) -> int:
-        return self.generator.n_seeds
+        return self._net("generator").n_seeds
 
     def latent(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Latent codes ``z ~ N(0, I)`` of shape ``(seeds, n, z_dim)`` on the run's device."""
-        if not isinstance(n, int) or n < 1:
+        """Latent codes ``z ~ N(0, I)`` of shape ``(seeds, n, z_dim)``, on ``generator``'s device (default the CPU)."""
+        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
             raise ValueError(f"n must be a positive int, got {n!r}")
-        dev = generator.device if generator is not None else self.device
+        dev = generator.device if generator is not None else torch.device("cpu")
         return torch.randn(self.n_seeds, n, self.config.z_dim, generator=generator, device=dev)
 
-    @torch.no_grad()
+    def generate(self, z) -> torch.Tensor:
+        """``G(z)`` for CPU codes ``z`` of shape ``(n, z_dim)`` (every seed) or ``(seeds, n, z_dim)``.
+
+        The generator runs in evaluation mode, so a batch-normalised generator uses its running
+        averages and each sample is independent of the others drawn with it, as in the PacGAN
+        code's evaluation. Returns a CPU tensor ``(seeds, n, d)``; unpacked: packing only changes
+        what the discriminator sees.
+        """
+        z = as_input("z", z, self.config.z_dim, self.n_seeds)
+        return self._evaluate("generator", z)
+
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """``n`` generated samples per seed: a CPU tensor of shape ``(seeds, n, d)``.
 
-        The generator runs in evaluation mode (then returns to its previous mode), so a
-        batch-normalised generator uses its running averages and each sample is independent
-        of the others drawn with it, as in the PacGAN code's evaluation. Unpacked: packing
-        only changes what the discriminator sees.
+        The codes come from ``generator`` (a ``torch.Generator`` on any device; default torch's
+        global CPU generator) and go through :meth:`generate`.
         """
-        z = self.latent(n, generator).to(self.device)
-        was_training = self.generator.training
-        self.generator.eval()
-        try:
-            return self.generator(z).cpu()
-        finally:
-            self.generator.train(was_training)
+        return self.generate(self.latent(n, generator).cpu())
 
     def at(self, index: int) -> "Run":
         """A copy of this run whose networks hold snapshot ``index``'s weights."""
@@ -226,11 +292,20 @@ class Run:
             raise ValueError(f"index must be an int in [-{len(self.snapshots)}, {len(self.snapshots)}) "
                              f"(this run kept {len(self.snapshots)} snapshots), got {index!r}")
         snap = self.snapshots[index]
-        g, d = copy.deepcopy(self.generator), copy.deepcopy(self.discriminator)
+        g, d = copy.deepcopy(self._net("generator")), copy.deepcopy(self._net("discriminator"))
         g.load_state_dict(snap.generator)
         d.load_state_dict(snap.discriminator)
         return Run(self.config, self.data, g, d, self.history, [], self.seconds, dict(self.diverged),
-                   self.resumed_from)
+                   self.resumed_from, self.first_seed)
+
+
+def first_seed(config: TrainConfig) -> int:
+    """The seed of a run's slot 0: ``config.seed`` shifted by the base seed (``GAN_LAB_SEED``).
+
+    Slot ``i`` uses seed ``first_seed + i`` (its generator ``2 (first_seed + i)``, its
+    discriminator ``2 (first_seed + i) + 1``); the data and noise stream is seeded with it.
+    """
+    return config.seed + profile.SEED_STRIDE * profile.base_seed()
 
 
 def _optimizer(name: str, params, lr: float, betas: Sequence[float]) -> torch.optim.Optimizer:
@@ -238,7 +313,9 @@ def _optimizer(name: str, params, lr: float, betas: Sequence[float]) -> torch.op
         return torch.optim.Adam(params, lr=lr, betas=tuple(betas))
     if name == "rmsprop":
         return torch.optim.RMSprop(params, lr=lr)
-    return torch.optim.SGD(params, lr=lr)
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr)
+    raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {name!r}")
 
 
 def _resolve(config: TrainConfig | None, overrides: dict) -> TrainConfig:
@@ -394,11 +471,12 @@ def fit(data, config: TrainConfig | None = None, *, progress: bool | None = None
     dev = profile.device(config.device)
 
     S = config.seeds
-    run_seeds = [config.seed + i for i in range(S)]
+    first = first_seed(config)
+    run_seeds = [first + i for i in range(S)]
     G, D = _networks(config, x_dim, run_seeds, dev)
     opt_g = _optimizer(config.optimizer, G.parameters(), config.lr_g, config.betas)
     opt_d = _optimizer(config.optimizer, D.parameters(), config.lr_d, config.betas)
-    rng = torch.Generator(dev).manual_seed(config.seed)  # data and latent noise
+    rng = torch.Generator(dev).manual_seed(first)  # data and latent noise
 
     names = ("d_loss", "penalty", "g_loss", "real_logit", "fake_logit", "g_grad_norm")
     hist = {k: torch.zeros(config.steps, S, device=dev) for k in names}  # (steps, S), filled in place
@@ -421,7 +499,7 @@ def fit(data, config: TrainConfig | None = None, *, progress: bool | None = None
         _train_loop(config, dist, G, D, opt_g, opt_d, rng, hist, snaps, progress, resumed_from, after_step)
     seconds = time.perf_counter() - start
     history = {k: v.cpu().numpy() for k, v in hist.items()}
-    return Run(config, dist, G, D, history, snaps, seconds, dict(state.diverged), resumed_from)
+    return Run(config, dist, G, D, history, snaps, seconds, dict(state.diverged), resumed_from, first)
 
 
 def _train_loop(config, dist, G, D, opt_g, opt_d, rng, hist, snaps, progress, first=0, after_step=None) -> None:
@@ -600,12 +678,14 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
 
 
 @dataclass
-class CriticRun:
+class CriticRun(_SeedBatchedEvaluation):
     """The result of :func:`fit_discriminator`: a trained seed-batched discriminator.
+
+    Evaluate it with :meth:`logits`, :meth:`probabilities` and :meth:`weights` (CPU in, CPU out).
 
     Attributes:
         config: the :class:`TrainConfig` used (generator fields unused).
-        discriminator: the seed-batched discriminator (critic).
+        discriminator: the seed-batched discriminator (critic), on the run's device.
         history: ``d_loss`` (without penalty), ``penalty``, ``real_logit``, ``fake_logit``,
             each ``(steps, seeds)``.
         seconds: training wall time.
@@ -615,6 +695,20 @@ class CriticRun:
     discriminator: MLPDiscriminator
     history: dict
     seconds: float
+
+    _HINT = "run.logits(x), run.probabilities(x) or run.weights()"
+
+    def __post_init__(self) -> None:
+        self.discriminator = guard(self.discriminator, "run.discriminator", self._HINT)
+
+    @property
+    def device(self) -> torch.device:
+        """The device the critic lives on."""
+        return module_device(self._net("discriminator"))
+
+    @property
+    def n_seeds(self) -> int:
+        return self._net("discriminator").n_seeds
 
     def __repr__(self) -> str:
         c = self.config
@@ -640,11 +734,11 @@ def fit_discriminator(p_data, p_model, config: TrainConfig | None = None, *, pro
     if real.dim != fake.dim:
         raise ValueError(f"p_data and p_model must have the same dimension, got {real.dim} and {fake.dim}")
     dev = profile.device(config.device)
-    S, B = config.seeds, config.batch_size
-    D = MLPDiscriminator(real.dim, config.d_hidden, [2 * (config.seed + i) + 1 for i in range(S)],
+    S, B, first = config.seeds, config.batch_size, first_seed(config)
+    D = MLPDiscriminator(real.dim, config.d_hidden, [2 * (first + i) + 1 for i in range(S)],
                          config.activation).to(dev)
     opt_d = _optimizer(config.optimizer, D.parameters(), config.lr_d, config.betas)
-    rng = torch.Generator(dev).manual_seed(config.seed)
+    rng = torch.Generator(dev).manual_seed(first)
     hist = {k: torch.zeros(config.steps, S, device=dev) for k in ("d_loss", "penalty", "real_logit", "fake_logit")}
 
     start = time.perf_counter()
@@ -705,8 +799,8 @@ def fit_mmd(data, config: TrainConfig | None = None, *, bandwidths=(0.05, 0.1, 0
     losses.gaussian_kernel(torch.zeros(1, 1), torch.zeros(1, 1), bandwidths)  # validates bandwidths
     dist = data_mod.as_distribution(data)
     dev = profile.device(config.device)
-    S, B = config.seeds, config.batch_size
-    run_seeds = [config.seed + i for i in range(S)]
+    S, B, first = config.seeds, config.batch_size, first_seed(config)
+    run_seeds = [first + i for i in range(S)]
     G = MLPGenerator(config.z_dim, dist.dim, config.g_hidden, [2 * s for s in run_seeds], config.activation).to(dev)
     opt_g = _optimizer(config.optimizer, G.parameters(), config.lr_g, config.betas)
     F = None
@@ -721,7 +815,7 @@ def fit_mmd(data, config: TrainConfig | None = None, *, bandwidths=(0.05, 0.1, 0
             scale = losses.median_heuristic(f_real, f_fake).clamp_min(1e-12)
         return losses.mmd2(f_real, f_fake, scale * rel_bw.to(scale)), scale  # bandwidths (S, k)
 
-    rng = torch.Generator(dev).manual_seed(config.seed)
+    rng = torch.Generator(dev).manual_seed(first)
     names = ("mmd2", "g_grad_norm") + (("critic_mmd2",) if F is not None else ())
     hist = {k: torch.zeros(config.steps, S, device=dev) for k in names}
     start = time.perf_counter()
@@ -756,4 +850,4 @@ def fit_mmd(data, config: TrainConfig | None = None, *, bandwidths=(0.05, 0.1, 0
                 F.requires_grad_(True)
             hist["mmd2"][step] = mmd2.detach()
     seconds = time.perf_counter() - start
-    return Run(config, dist, G, F, {k: v.cpu().numpy() for k, v in hist.items()}, [], seconds)
+    return Run(config, dist, G, F, {k: v.cpu().numpy() for k, v in hist.items()}, [], seconds, first_seed=first)

@@ -15,6 +15,8 @@ import pytest
 
 matplotlib.use("Agg")
 os.environ.setdefault("GAN_LAB_PROGRESS", "0")
+# Device-check mode: a run's networks refuse direct use, as if they lived on a GPU (gan_lab.devices).
+os.environ.setdefault("GAN_LAB_DEVICE_CHECK", "1")
 
 _connect = socket.socket.connect
 

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 from torch.testing import assert_close
 
-from gan_lab import data, losses, nets, train
+from gan_lab import devices, data, losses, nets, train
 
 SMALL = dict(steps=6, batch_size=16, g_hidden=(8,), d_hidden=(8,), progress=False, device="cpu")
 
@@ -110,9 +110,9 @@ def test_simultaneous_step_uses_both_gradients_at_the_same_point():
     losses.discriminator_loss("ns", D(x_real), D(G(z).detach()), dim=-1).sum().backward()
     D_frozen = nets.MLPDiscriminator(2, (8,), [1, 3]).requires_grad_(False)
     losses.generator_loss("ns", D_frozen(G(z)), dim=-1).sum().backward()
-    for net, trained in ((G, run.generator), (D, run.discriminator)):
-        for p, q in zip(net.parameters(), trained.parameters()):
-            assert_close(q.detach(), (p - lr * p.grad).detach())
+    for net, which in ((G, "generator"), (D, "discriminator")):
+        expected = torch.cat([(p - lr * p.grad).detach().reshape(2, -1) for p in net.parameters()], 1)
+        assert_close(torch.from_numpy(run.weights(which)), expected)
 
 
 @pytest.mark.parametrize(
@@ -194,15 +194,14 @@ def test_pacgan_networks_shapes_init_and_seed_independence():
 def test_pacgan_architecture_trains_and_samples_in_eval_mode():
     run = train.fit(data.ring(), seeds=2, pack=2, g_arch="batchnorm", d_arch="maxout", maxout_pieces=3,
                     update="simultaneous", **SMALL)
-    assert isinstance(run.generator, nets.BatchNormGenerator)
-    assert isinstance(run.discriminator, nets.MaxoutDiscriminator)
-    assert run.discriminator.layers[0].linear.in_features == 4
-    assert run.generator.training  # sample() restores the mode it found
+    G, D = devices.unwrap(run.generator), devices.unwrap(run.discriminator)  # inspected, not evaluated
+    assert isinstance(G, nets.BatchNormGenerator)
+    assert isinstance(D, nets.MaxoutDiscriminator)
+    assert D.layers[0].linear.in_features == 4
     gen = torch.Generator().manual_seed(3)
     one = run.sample(1, generator=gen)  # n = 1 works: evaluation mode uses the running averages
     assert one.shape == (2, 1, 2) and torch.isfinite(one).all()
+    assert G.training  # sample() restores the mode it found
     z = run.latent(6)
-    run.generator.eval()
-    with torch.no_grad():
-        assert_close(run.generator(z)[:, :3], run.generator(z[:, :3]))  # a sample ignores its batch-mates
-    run.generator.train()
+    assert_close(run.generate(z)[:, :3], run.generate(z[:, :3]))  # a sample ignores its batch-mates
+    assert_close(run.probabilities(torch.zeros(5, 4)), torch.sigmoid(run.logits(torch.zeros(5, 4))))
