@@ -24,7 +24,7 @@ import io
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Sequence
 
 import numpy as np
@@ -133,6 +133,7 @@ class ImageRun:
     snapshots: list = field(default_factory=list)
     fixed_noise: torch.Tensor | None = None
     seconds: float = 0.0
+    first_seed: int = 0  #: ``config.seed`` shifted by the base seed (``GAN_LAB_SEED``)
 
     _HINT = "run.generate(z), run.sample(n), run.logits(images) or run.weights()"
 
@@ -352,6 +353,9 @@ def fit_images(images, config: ImageTrainConfig | None = None, *, progress: bool
     config = _resolve(config, overrides)
     images = _as_uint8_images(images)
     dev = profile.device(config.device)
+    user_config = config
+    # the base seed (GAN_LAB_SEED) shifts the run's seed: networks, data order, noise, fixed codes
+    config = replace(config, seed=config.seed + profile.SEED_STRIDE * profile.base_seed())
     fmt = torch.channels_last if dev.type == "cuda" else torch.contiguous_format
     dataset = data_mod.DeviceImages(images, dev, channels_last=dev.type == "cuda")
     G, D = build_networks(config)
@@ -401,7 +405,7 @@ def fit_images(images, config: ImageTrainConfig | None = None, *, progress: bool
             standing_statistics(G_ema, config.z_dim, seed=config.seed)
     history = dict(zip(names, hist.cpu().numpy()))
     D.eval()
-    return ImageRun(config, G, D, G_ema, history, snaps, fixed, seconds)
+    return ImageRun(user_config, G, D, G_ema, history, snaps, fixed, seconds, first_seed=config.seed)
 
 
 def fit_images_baseline(images, config: ImageTrainConfig | None = None, **overrides) -> float:

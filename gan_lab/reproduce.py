@@ -121,7 +121,7 @@ def _pacgan_rows(budget: dict, device: str | None, progress: bool | None, on_row
         # a fixed evaluation noise (the reference code also fixes it), one draw per seed
         samples = run_.sample(n_eval, generator=torch.Generator().manual_seed(2333))  # (trials, n_eval, 2)
         stats = metrics.mode_stats(samples, mixture)
-        per_trial = [{"seed": run_.config.seed + i, "modes": int(stats["modes"][i]),
+        per_trial = [{"seed": run_.first_seed + i, "modes": int(stats["modes"][i]),
                       "high_quality": float(stats["high_quality"][i]), "reverse_kl": float(stats["reverse_kl"][i]),
                       "counts": stats["counts"][i].tolist()} for i in range(trials)]
         rows.append({
