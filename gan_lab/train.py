@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import hashlib
-import io
 import os
 import time
 import warnings
@@ -34,7 +32,7 @@ from . import losses, profile
 from .nets import (BatchNormGenerator, MaxoutDiscriminator, MLPDiscriminator, MLPGenerator,
                    per_seed_grad_norm)
 from .devices import as_input, flat_weights, guard, module_device, unwrap
-from .results import write_atomic
+from . import checkpoint as checkpoint_file
 
 OPTIMIZERS = ("adam", "rmsprop", "sgd")
 G_ARCHS = ("mlp", "batchnorm")  #: generator architectures (``TrainConfig.g_arch``)
@@ -445,10 +443,12 @@ def fit(data, config: TrainConfig | None = None, *, progress: bool | None = None
         progress: show a tqdm progress bar (notebook or terminal); default from
             :func:`gan_lab.profile.progress_enabled`.
         checkpoint: a file to save the whole training state to every ``checkpoint_every``
-            steps and at the end (atomically: written to a temporary file, then renamed; with a
-            SHA-256 of its contents checked on loading). If the file exists and ``resume`` is
-            true, training continues from it, and on the CPU the result is bit-identical to an
-            uninterrupted run.
+            steps and at the end, in the format of :mod:`gan_lab.checkpoint` (atomic, SHA-256
+            checked, versioned; the history and snapshots are appended to ``checkpoint.log``, so
+            saving costs I/O linear in steps). If the file exists and ``resume`` is true, training
+            continues from it, and on the CPU the result is bit-identical to an uninterrupted
+            run. A checkpoint from another device type (CPU against CUDA), another base seed or
+            another format version is refused at once, with an error naming both.
         checkpoint_every: steps between checkpoints.
         resume: continue from an existing ``checkpoint`` (its config must equal this one);
             ``False`` starts afresh and overwrites it.
@@ -587,12 +587,13 @@ def _check_divergence(hist: dict, state: "_TrainState", step: int, n_seeds: int)
                       "See run.diverged.", RuntimeWarning, stacklevel=5)
 
 
-_CHECKPOINT_MAGIC = b"GANLAB-CHECKPOINT-1\n"
-
-
 @dataclass
 class _TrainState:
-    """What a checkpoint holds: networks, optimisers, random stream, history and progress."""
+    """What a checkpoint holds: networks, optimisers, random stream, history and progress.
+
+    Saved through :mod:`gan_lab.checkpoint`: the state file is rewritten, the history rows and
+    snapshots since the last save are appended to the log, so saving stays linear in steps.
+    """
 
     G: torch.nn.Module
     D: torch.nn.Module
@@ -605,31 +606,48 @@ class _TrainState:
     checked: int = 0  # steps already checked for divergence
     seconds: float = 0.0
     diverged: dict = field(default_factory=dict)
+    saved_step: int = 0  # history rows already in the log
+    saved_snaps: int = 0  # snapshots already in the log
+    log_bytes: int = 0  # bytes of the log the state file covers
 
-    def payload(self, config: TrainConfig) -> dict:
+    def state(self, config: TrainConfig) -> dict:
         return {
-            "config": _config_record(config), "step": self.step, "checked": self.checked,
+            "device_type": self.rng.device.type, "torch": str(torch.__version__),
+            "config": _config_record(config), "base_seed": profile.base_seed(),
+            "step": self.step, "checked": self.checked,
             "seconds": self.seconds, "diverged": [[s, t] for s, t in self.diverged.items()],
             "generator": self.G.state_dict(), "discriminator": self.D.state_dict(),
             "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
             "rng": self.rng.get_state(),
-            "history": {k: v[: self.step].detach().cpu() for k, v in self.hist.items()},
-            "snapshots": [{"step": s.step, "generator": s.generator, "discriminator": s.discriminator}
-                          for s in self.snaps],
         }
 
     def save(self, path, config: TrainConfig) -> None:
-        buf = io.BytesIO()
-        torch.save(self.payload(config), buf)
-        save_checkpoint_bytes(path, buf.getvalue())
+        chunk = {
+            "start": self.saved_step, "stop": self.step,
+            "history": {k: v[self.saved_step: self.step].detach().cpu().clone() for k, v in self.hist.items()},
+            "snapshots": [{"step": s.step, "generator": s.generator, "discriminator": s.discriminator}
+                          for s in self.snaps[self.saved_snaps:]],
+        }
+        self.log_bytes = checkpoint_file.save(path, self.state(config), chunk, self.log_bytes)
+        self.saved_step, self.saved_snaps = self.step, len(self.snaps)
 
     def load(self, path, config: TrainConfig) -> None:
-        ckpt = load_checkpoint(path)
-        if ckpt["config"] != _config_record(config):
-            diff = sorted(k for k in ckpt["config"] if ckpt["config"][k] != _config_record(config).get(k))
+        ckpt, chunks = checkpoint_file.load(path)
+        record = _config_record(config)
+        # the device is compared by type below (any CUDA index resumes a CUDA checkpoint)
+        diff = sorted(k for k in ckpt["config"] if k != "device" and ckpt["config"][k] != record.get(k))
+        if diff:
             raise ValueError(f"checkpoint {path} was written by a run with a different config "
                              f"(fields {diff}); pass resume=False to start afresh")
+        if ckpt["base_seed"] != profile.base_seed():
+            raise ValueError(f"checkpoint {path} was written with base seed GAN_LAB_SEED={ckpt['base_seed']}, "
+                             f"this run has {profile.base_seed()}; set it back or pass resume=False")
         dev = self.rng.device
+        if ckpt["device_type"] != dev.type:
+            raise ValueError(f"checkpoint {path} was written on a {ckpt['device_type']} device (torch "
+                             f"{ckpt['torch']}) and cannot resume on {dev}: the random stream of one device "
+                             f"type does not carry over to another. Resume on {ckpt['device_type']} "
+                             f"(device={ckpt['device_type']!r} or GAN_LAB_DEVICE), or pass resume=False.")
         self.G.load_state_dict(ckpt["generator"])
         self.D.load_state_dict(ckpt["discriminator"])
         self.opt_g.load_state_dict(ckpt["opt_g"])
@@ -637,9 +655,19 @@ class _TrainState:
         self.rng.set_state(ckpt["rng"])
         self.step, self.checked, self.seconds = ckpt["step"], ckpt["checked"], ckpt["seconds"]
         self.diverged = {int(s): int(t) for s, t in ckpt["diverged"]}
-        for k, v in ckpt["history"].items():
-            self.hist[k][: self.step] = v.to(dev)
-        self.snaps[:] = [Snapshot(s["step"], s["generator"], s["discriminator"]) for s in ckpt["snapshots"]]
+        done = 0
+        self.snaps.clear()
+        for chunk in chunks:
+            if chunk["start"] != done:
+                raise ValueError(f"checkpoint log of {path} is inconsistent: a chunk starts at step "
+                                 f"{chunk['start']}, expected {done}")
+            for k, rows in chunk["history"].items():
+                self.hist[k][chunk["start"]: chunk["stop"]] = rows.to(dev)
+            self.snaps.extend(Snapshot(s["step"], s["generator"], s["discriminator"]) for s in chunk["snapshots"])
+            done = chunk["stop"]
+        if done != self.step:
+            raise ValueError(f"checkpoint log of {path} covers {done} steps, its state {self.step}")
+        self.saved_step, self.saved_snaps, self.log_bytes = self.step, len(self.snaps), ckpt["log_bytes"]
 
 
 def _config_record(config: TrainConfig) -> dict:
@@ -647,34 +675,16 @@ def _config_record(config: TrainConfig) -> dict:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(config).items()}
 
 
-def save_checkpoint_bytes(path: str | os.PathLike, payload: bytes) -> Path:
-    """Write a checkpoint atomically: magic line, SHA-256 of ``payload``, then ``payload``.
-
-    The bytes go to a temporary file in the same directory, are flushed to disk, and the
-    file is renamed over ``path``, so a crash leaves the old checkpoint or the new one,
-    never half of one. The file is read back and its hash checked before returning.
-    """
-    digest = hashlib.sha256(payload).hexdigest().encode()
-    return write_atomic(path, _CHECKPOINT_MAGIC + digest + b"\n" + payload, verify=_verified_payload)
-
-
-def _verified_payload(path: Path) -> bytes:
-    raw = path.read_bytes()
-    if not raw.startswith(_CHECKPOINT_MAGIC):
-        raise ValueError(f"checkpoint {path} is not a gan_lab checkpoint (bad header)")
-    head = len(_CHECKPOINT_MAGIC)
-    digest, payload = raw[head:head + 64], raw[head + 65:]
-    if hashlib.sha256(payload).hexdigest().encode() != digest:
-        raise ValueError(f"checkpoint {path} is corrupt: its SHA-256 does not match the recorded one")
-    return payload
-
-
 def load_checkpoint(path: str | os.PathLike) -> dict:
-    """Read and verify a checkpoint written by :func:`fit`; loads with ``weights_only=True``."""
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"checkpoint {path} does not exist")
-    return torch.load(io.BytesIO(_verified_payload(path)), map_location="cpu", weights_only=True)
+    """Read and verify a checkpoint written by :func:`fit` (:mod:`gan_lab.checkpoint`).
+
+    Returns its state (``format``, ``device_type``, ``torch``, ``config``, ``step``, networks,
+    optimisers, ...) with the log's ``history`` (name -> tensor ``(step, seeds)``) and
+    ``snapshots`` assembled; loads with ``weights_only=True``.
+    """
+    state, chunks = checkpoint_file.load(path)
+    history = {k: torch.cat([c["history"][k] for c in chunks]) for k in (chunks[0]["history"] if chunks else ())}
+    return {**state, "history": history, "snapshots": [s for c in chunks for s in c["snapshots"]]}
 
 
 @dataclass

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from gan_lab import data, profile, train
+from gan_lab import checkpoint, data, profile, train
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = dict(steps=60, batch_size=32, g_hidden=(16,), d_hidden=(16,), progress=False)
@@ -147,13 +147,9 @@ def test_checkpoint_resume_is_bit_identical(tmp_path):
 
 def _resume_with_steps(ckpt, cfg):
     """Resume a checkpoint under a longer budget (the test's way to 'interrupt' at step 40)."""
-    import io
-
-    state = train.load_checkpoint(ckpt)
+    state = checkpoint.read_state(ckpt)
     state["config"]["steps"] = cfg["steps"]
-    buf = io.BytesIO()
-    torch.save(state, buf)
-    train.save_checkpoint_bytes(ckpt, buf.getvalue())
+    checkpoint.write_state(ckpt, state)
     return train.fit(data.ring(), **cfg, checkpoint=ckpt)
 
 
@@ -176,7 +172,8 @@ def test_resume_after_killing_the_process(tmp_path):
         proc.wait(timeout=30)
     stopped_at = train.load_checkpoint(ckpt)["step"]
     assert 0 < stopped_at < cfg["steps"], f"the run was not interrupted mid-way (step {stopped_at})"
-    assert not [p for p in tmp_path.iterdir() if p.name != ckpt.name and not p.name.startswith(".")]
+    left = {p.name for p in tmp_path.iterdir()}
+    assert left == {ckpt.name, checkpoint.log_path(ckpt).name}, left  # no temporary files left behind
     resumed = train.fit(data.ring(), **cfg, checkpoint=ckpt, checkpoint_every=100)
     assert resumed.resumed_from == stopped_at
     whole = train.fit(data.ring(), **cfg)
@@ -189,10 +186,24 @@ def test_resume_after_killing_the_process(tmp_path):
 def test_corrupt_or_foreign_checkpoints_are_refused(tmp_path):
     ckpt = tmp_path / "c.ckpt"
     train.fit(data.ring(), **SMALL, checkpoint=ckpt)
-    raw = bytearray(ckpt.read_bytes())
+    good = ckpt.read_bytes()
+    raw = bytearray(good)
     raw[-10] ^= 0xFF  # flip bits in the payload
     ckpt.write_bytes(bytes(raw))
     with pytest.raises(ValueError, match="corrupt"):
+        train.fit(data.ring(), **SMALL, checkpoint=ckpt)
+    ckpt.write_bytes(good)
+    log = checkpoint.log_path(ckpt)
+    history = bytearray(log.read_bytes())
+    history[-10] ^= 0xFF  # flip bits in the history log
+    log.write_bytes(bytes(history))
+    with pytest.raises(ValueError, match="log .* corrupt"):
+        train.fit(data.ring(), **SMALL, checkpoint=ckpt)
+    log.write_bytes(bytes(history[:100]))
+    with pytest.raises(ValueError, match="truncated"):
+        train.load_checkpoint(ckpt)
+    ckpt.write_bytes(good.replace(b"GANLAB-CHECKPOINT-2", b"GANLAB-CHECKPOINT-1", 1))
+    with pytest.raises(ValueError, match="format version 1"):
         train.fit(data.ring(), **SMALL, checkpoint=ckpt)
     ckpt.write_bytes(b"not a checkpoint")
     with pytest.raises(ValueError, match="bad header"):
@@ -201,6 +212,37 @@ def test_corrupt_or_foreign_checkpoints_are_refused(tmp_path):
         train.load_checkpoint(tmp_path / "missing.ckpt")
     fresh = train.fit(data.ring(), **SMALL, checkpoint=ckpt, resume=False)  # overwrite a bad file
     assert fresh.resumed_from == 0 and train.load_checkpoint(ckpt)["step"] == SMALL["steps"]
+
+
+def test_checkpoint_io_is_linear_in_steps(tmp_path):
+    """Each save appends only the rows since the last one: the log grows by the same amount per
+    save (not by the whole history), and the state file keeps one size."""
+    ckpt = tmp_path / "lin.ckpt"
+    sizes = []
+    for steps in (50, 100, 150, 200):
+        train.fit(data.ring(), **{**SMALL, "steps": steps}, checkpoint=ckpt, checkpoint_every=50, resume=False)
+        sizes.append((ckpt.stat().st_size, checkpoint.log_path(ckpt).stat().st_size))
+    state_sizes, log_sizes = zip(*sizes)
+    assert max(state_sizes) - min(state_sizes) < 200  # the state does not grow with the history
+    growth = np.diff(log_sizes)  # one more 50-step chunk per run
+    assert np.ptp(growth) < 0.05 * growth.mean(), log_sizes
+    history = train.load_checkpoint(ckpt)["history"]
+    assert history["g_loss"].shape == (200, 1)
+
+
+def test_checkpoint_from_another_device_or_base_seed_is_refused(tmp_path, monkeypatch):
+    ckpt = tmp_path / "dev.ckpt"
+    train.fit(data.ring(), **SMALL, checkpoint=ckpt)
+    state = checkpoint.read_state(ckpt)
+    assert state["format"] == checkpoint.FORMAT_VERSION and state["torch"] == torch.__version__
+    assert state["device_type"] == "cpu"
+    checkpoint.write_state(ckpt, {**state, "device_type": "cuda"})
+    with pytest.raises(ValueError, match="written on a cuda device .* cannot resume on cpu"):
+        train.fit(data.ring(), **SMALL, checkpoint=ckpt, device="cpu")
+    checkpoint.write_state(ckpt, state)
+    monkeypatch.setenv("GAN_LAB_SEED", "3")
+    with pytest.raises(ValueError, match="base seed"):
+        train.fit(data.ring(), **SMALL, checkpoint=ckpt)
 
 
 def test_checkpoint_every_must_be_positive(tmp_path):
