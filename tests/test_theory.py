@@ -432,3 +432,25 @@ def test_new_functions_validate_their_inputs():
     for bad in (float("nan"), math.inf, "1", True):
         with pytest.raises(ValueError, match="finite number"):
             theory.optimal_lsgan_discriminator(one, one, x, a=bad)
+
+
+def test_monte_carlo_accepts_a_generator_on_the_compute_device():
+    """The generator decides where samples are drawn: on the device under test (CUDA in the GPU
+    check, the CPU here), for gan_lab mixtures and for torch.distributions alike; the global CPU
+    stream is left as it was (no hidden reseeding)."""
+    from gan_lab import profile
+
+    dev = profile.device()
+    p2 = GaussianMixture([[0.0, 0.0]], 1.0)
+    q2 = GaussianMixture([[1.0, 0.0]], 1.0)
+    torch.manual_seed(5)
+    before = torch.random.get_rng_state()
+    est, se = theory.jsd(p2, q2, n_samples=20_000, generator=torch.Generator(dev).manual_seed(0), return_se=True)
+    normal_p = torch.distributions.MultivariateNormal(torch.zeros(2), torch.eye(2))
+    normal_q = torch.distributions.MultivariateNormal(torch.tensor([1.0, 0.0]), torch.eye(2))
+    est_t, se_t = theory.jsd(normal_p, normal_q, n_samples=20_000, generator=torch.Generator(dev).manual_seed(1),
+                             method="mc", return_se=True)
+    assert torch.equal(torch.random.get_rng_state(), before)
+    # oracle: the 1-D quadrature of the same pair (the JSD of two isotropic Gaussians lives on their axis)
+    exact = theory.jsd(GaussianMixture([0.0], 1.0), GaussianMixture([1.0], 1.0))
+    assert abs(est - exact) < 4 * se and abs(est_t - exact) < 4 * se_t
