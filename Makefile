@@ -61,6 +61,20 @@ test: strip-check
 	OMP_NUM_THREADS=1 $(MAKE) -j2 --output-sync=target notebooks book unit
 	$(MAKE) site-check
 
+# Chapters in a live kernel (the explorers' widgets need one): JupyterLab from .venv, an
+# optional extra that `make test` does not install.
+LAB_STAMP := $(VENV)/.lab-installed
+$(LAB_STAMP): $(STAMP)
+	$(BIN)/python -m pip install -q "jupyterlab>=4"
+	touch $(LAB_STAMP)
+lab: $(LAB_STAMP)
+	$(BIN)/jupyter lab book/
+
+# On a CUDA machine: unit tests on CUDA, every chapter in the quick profile, and the benchmark
+# suite, written to results/gpu-check-<device>.json (python -m gan_lab.gpu_check --help).
+gpu-check: $(STAMP)
+	$(BIN)/python -m gan_lab.gpu_check
+
 # For authors: strip outputs after editing a chapter (keeps checked cells and counts).
 strip: $(STAMP)
 	$(BIN)/nbstripout --keep-count $(CHAPTERS)
