@@ -235,7 +235,9 @@ def mmd_permutation_test(x, y, bandwidths, n_permutations: int = 200, generator:
     total = k.sum((-2, -1))  # (S,)
 
     # Row 0: the observed split; rows 1..B: random relabellings. is_x[b, i] = 1 if z_i goes to x.
-    keys = torch.rand(n_permutations, n + m, generator=generator, dtype=torch.float64)  # (B, N)
+    # drawn where the generator lives (any device), used on the CPU
+    dev = generator.device if generator is not None else torch.device("cpu")
+    keys = torch.rand(n_permutations, n + m, generator=generator, device=dev, dtype=torch.float64).cpu()  # (B, N)
     is_x = torch.zeros(n_permutations + 1, n + m, dtype=torch.float64)
     is_x[0, :n] = 1
     is_x[1:].scatter_(1, keys.argsort(dim=1)[:, :n], 1.0)

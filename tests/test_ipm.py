@@ -430,6 +430,18 @@ def test_mmd_permutation_test_statistic_and_determinism():
         assert batched["p_value"][s] == alone["p_value"]
 
 
+def test_mmd_permutation_test_takes_a_generator_on_the_compute_device():
+    """CPU samples, a generator on the device under test (CUDA in the GPU check): the same
+    statistic, and a valid p-value."""
+    from gan_lab import profile
+
+    x, y = randn(30, 2), randn(25, 2, seed=1) + 0.2
+    result = metrics.mmd_permutation_test(x, y, 1.0, n_permutations=40,
+                                          generator=torch.Generator(profile.device()).manual_seed(0))
+    assert_close(result["mmd2"], float(losses.mmd2(x, y, [1.0])), rtol=1e-10, atol=1e-14)
+    assert 1 / 41 <= result["p_value"] <= 1
+
+
 def test_mmd_permutation_test_p_values_uniform_under_null_and_small_under_alternative():
     reps, n_perm = 100, 99
     gen = torch.Generator().manual_seed(5)
