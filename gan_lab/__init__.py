@@ -6,8 +6,10 @@ point clouds), :mod:`gan_lab.nets` (seed-batched networks), :mod:`gan_lab.losses
 :mod:`gan_lab.plots` (GAN Lab's visual layers and animations),
 :mod:`gan_lab.theory` (closed forms), :mod:`gan_lab.metrics` (mode statistics),
 :mod:`gan_lab.explore` (interactive explorers), :mod:`gan_lab.results` and
-:mod:`gan_lab.bench` (results with provenance, benchmarks) and :mod:`gan_lab.profile`
-(budgets and device).
+:mod:`gan_lab.bench` (results with provenance, benchmarks), :mod:`gan_lab.profile`
+(budgets, device, base seed), :mod:`gan_lab.devices` (CPU in, CPU out; the precision
+policy; device-check mode), :mod:`gan_lab.checkpoint` (the checkpoint file format) and
+:mod:`gan_lab.gpu_check` (the whole suite on a CUDA machine).
 """
 
 __version__ = "0.1.0"
