@@ -369,7 +369,7 @@ def phase_tests(paths, k: str | None, env: dict, missing, timeout: float, jobs: 
     Args:
         paths: test files or folders, relative to the repository.
         k: a pytest ``-k`` expression, or ``None``.
-        env: the subprocesses' environment (from :func:`_env`).
+        env: the subprocesses' environment (from ``_env``).
         missing: modules absent here; files importing one at the top are ignored, and a test
             failing only on importing one is reported as skipped (``skipped_missing_module``).
         timeout: seconds each shard may run.
@@ -442,7 +442,7 @@ def phase_chapters(paths: list[Path], env: dict, timeout: float, jobs: int = 1) 
 
     Args:
         paths: the chapter notebooks.
-        env: the subprocesses' environment (from :func:`_env`).
+        env: the subprocesses' environment (from ``_env``).
         timeout: seconds for the whole phase; a chapter still running then, or not started, is ``timed_out``.
         jobs: how many chapters run at once.
     """
@@ -462,7 +462,7 @@ def phase_bench(device: str, bench_args: list[str], env: dict, timeout: float, o
     Args:
         device: the device to measure.
         bench_args: the benchmark's arguments (default ``--no-chapters``: the suite without chapter timings).
-        env: the subprocess's environment (from :func:`_env`).
+        env: the subprocess's environment (from ``_env``).
         timeout: seconds it may run.
         out_dir: where the benchmark writes its own file (``bench-<device type>.json`` for the suite).
     """
