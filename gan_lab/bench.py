@@ -78,14 +78,13 @@ def bench_chapters(profile_name: str = "quick", chapters=None, timeout: int = 18
     included), the kernel's CPU time (user + system, a measure that contention on a shared
     machine does not inflate) and the time the chapter printed for itself.
     """
-    import nbformat
-    from nbclient import NotebookClient
-
     if profile_name not in profile.PROFILES:
         raise ValueError(f"profile_name must be one of {profile.PROFILES}, got {profile_name!r}")
     paths = sorted((ROOT / "book").glob("ch*.ipynb")) if chapters is None else [Path(c) for c in chapters]
     if not paths:
         raise ValueError("chapters: no chapter notebooks found")
+    import nbformat  # after the checks: bad arguments are refused where Jupyter is not installed
+    from nbclient import NotebookClient
     env = {"GAN_LAB_PROFILE": profile_name, "GAN_LAB_PROGRESS": "0", "GAN_LAB_STATIC": "1",
            "OMP_WAIT_POLICY": "PASSIVE"}
     old = {k: os.environ.get(k) for k in env}

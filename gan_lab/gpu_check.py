@@ -303,6 +303,7 @@ def _env(device: str, cache: str | None, hidden, missing, device_check: bool) ->
            "GAN_LAB_GPU_CHECK_MISSING": ",".join(missing)}
     if cache:
         env["GAN_LAB_CACHE"] = str(Path(cache).resolve())
+        env["GAN_LAB_TEST_MNIST_DIR"] = str(Path(cache).resolve() / "mnist")  # tests/conftest.py copies it
     env.pop("GAN_LAB_DEVICE_CHECK", None)
     if not device_check:  # the unit tests' conftest turns the CPU emulation on; chapters run for real
         env["GAN_LAB_DEVICE_CHECK"] = "0"

