@@ -149,3 +149,13 @@ def test_swiss_roll_and_noisy():
         data.Noisy([1, 2], 0.1)
     with pytest.raises(ValueError, match="n_points"):
         data.swiss_roll(0)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA (runs in python -m gan_lab.gpu_check)")
+def test_sampling_on_cuda_accepts_either_name_of_the_device():
+    """'cuda' and the generator's 'cuda:0' name one device: no spurious mismatch error."""
+    rng = torch.Generator("cuda").manual_seed(0)
+    x = data.ring().sample(5, generator=rng, device="cuda")
+    assert x.device.type == "cuda" and x.shape == (5, 2)
+    with pytest.raises(ValueError, match="differs from the generator's device"):
+        data.ring().sample(5, generator=rng, device="cpu")
