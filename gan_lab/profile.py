@@ -22,7 +22,7 @@ import torch
 
 PROFILES = ("quick", "full")
 DEVICE_TYPES = ("cpu", "cuda")  #: device types gan_lab runs on
-#: Distance between the seed ranges of consecutive base seeds: base seed ``b`` turns seed
+#: The distance between the seed ranges of consecutive base seeds. Base seed ``b`` turns seed
 #: ``i`` into ``i + SEED_STRIDE * b``, so base seeds 0, 1, 2, ... use disjoint random streams
 #: as long as a chapter's seeds stay below the stride.
 SEED_STRIDE = 1000

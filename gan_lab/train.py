@@ -144,7 +144,7 @@ class Snapshot:
     discriminator: dict
 
 
-class _SeedBatchedEvaluation:
+class SeedBatchedEvaluation:
     """Device-safe evaluation shared by :class:`Run` and :class:`CriticRun`.
 
     Every method takes CPU tensors of the natural shape, runs the network on the run's
@@ -195,11 +195,12 @@ class _SeedBatchedEvaluation:
 
 
 @dataclass
-class Run(_SeedBatchedEvaluation):
+class Run(SeedBatchedEvaluation):
     """The result of :func:`fit`: trained networks, history and snapshots.
 
     Chapters evaluate the networks through the device-safe methods (:meth:`sample`,
-    :meth:`generate`, :meth:`logits`, :meth:`probabilities`, :meth:`weights`), which take and
+    :meth:`generate`, and from :class:`SeedBatchedEvaluation` ``logits``, ``probabilities`` and
+    ``weights``), which take and
     return CPU tensors wherever the run trained. In device-check mode
     (:mod:`gan_lab.devices`) the ``generator`` and ``discriminator`` attributes refuse direct use.
 
@@ -688,10 +689,11 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
 
 
 @dataclass
-class CriticRun(_SeedBatchedEvaluation):
+class CriticRun(SeedBatchedEvaluation):
     """The result of :func:`fit_discriminator`: a trained seed-batched discriminator.
 
-    Evaluate it with :meth:`logits`, :meth:`probabilities` and :meth:`weights` (CPU in, CPU out).
+    Evaluate it with ``logits``, ``probabilities`` and ``weights`` (CPU in, CPU out; see
+    :class:`SeedBatchedEvaluation`).
 
     Attributes:
         config: the :class:`TrainConfig` used (generator fields unused).
