@@ -578,6 +578,20 @@ def load_mnist(split: str = "train", root: str | os.PathLike | None = None, down
     return MNIST(torch.from_numpy(images.copy()), torch.from_numpy(labels.astype(np.int64)), split, source)
 
 
+def as_uint8_images(images) -> torch.Tensor:
+    """uint8 digits ``(N, 1, 28, 28)`` from a uint8 tensor ``(N, 28, 28)`` or ``(N, 1, 28, 28)`` or an :class:`MNIST`."""
+    if isinstance(images, MNIST):
+        images = images.images
+    if not isinstance(images, torch.Tensor) or images.dtype != torch.uint8:
+        raise TypeError(f"images must be a uint8 tensor (0..255) or an MNIST, got "
+                        f"{getattr(images, 'dtype', type(images).__name__)}")
+    if images.ndim == 3:
+        images = images[:, None]
+    if images.ndim != 4 or tuple(images.shape[1:]) != (1, 28, 28) or images.shape[0] < 1:
+        raise ValueError(f"images must have shape (N, 28, 28) or (N, 1, 28, 28), got {tuple(images.shape)}")
+    return images
+
+
 def to_signed_unit(images: torch.Tensor) -> torch.Tensor:
     """uint8 pixels 0..255 to floats in ``[-1, 1]`` (the generator's tanh range): ``x / 127.5 - 1``."""
     if not isinstance(images, torch.Tensor) or images.dtype != torch.uint8:

@@ -186,13 +186,13 @@ def classifier_confidence(images: torch.Tensor, classifier: nn.Module, batch_siz
 
     Args:
         images: uint8 (0..255) or floats in ``[-1, 1]``, ``(N, 28, 28)`` or ``(N, 1, 28, 28)``.
-        classifier: a network returning logits ``(N, K)`` (:class:`gan_lab.images.MNISTClassifier`).
+        classifier: a network returning logits ``(N, K)`` (:class:`gan_lab.classifier.MNISTClassifier`).
         batch_size: images per forward pass.
 
     Returns:
         A float32 CPU tensor ``(N,)`` in ``[1/K, 1]``.
     """
-    from .images import as_float_images
+    from .classifier import as_float_images
 
     if not isinstance(classifier, nn.Module):
         raise TypeError(f"classifier must be a torch.nn.Module, got {type(classifier).__name__}")

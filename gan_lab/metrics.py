@@ -13,6 +13,8 @@ import numbers
 import numpy as np
 import torch
 
+from .classifier import as_float_images, classifier_features, predict  # noqa: F401 (re-exported)
+
 _CHUNK = 1 << 16  # rows per distance computation, to bound memory at (chunk, K)
 
 
@@ -309,25 +311,6 @@ def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
     return max(d2, 0.0)
 
 
-@torch.no_grad()
-def classifier_features(images, classifier, batch_size: int = 500) -> torch.Tensor:
-    """The classifier's penultimate-layer features of ``images``: a float64 CPU tensor ``(N, h)``.
-
-    ``classifier`` needs a ``features`` method (:class:`gan_lab.images.MNISTClassifier`);
-    ``images`` are uint8 (0..255) or floats in ``[-1, 1]``, ``(N, 28, 28)`` or ``(N, 1, 28, 28)``.
-    """
-    from .images import as_float_images
-
-    if not callable(getattr(classifier, "features", None)):
-        raise TypeError(f"classifier must have a features() method, got {type(classifier).__name__}")
-    x = as_float_images(images)
-    if len(x) < 2:
-        raise ValueError(f"need at least 2 images, got {len(x)}")
-    classifier.eval()
-    dev = next(classifier.parameters()).device
-    return torch.cat([classifier.features(chunk.to(dev)).double().cpu() for chunk in x.split(batch_size)])
-
-
 def classifier_fid(images_a, images_b, classifier, batch_size: int = 500) -> float:
     r"""FID on a classifier's features: :func:`frechet_distance` between Gaussians fitted to
     the penultimate-layer features of two image sets.
@@ -340,7 +323,7 @@ def classifier_fid(images_a, images_b, classifier, batch_size: int = 500) -> flo
     Args:
         images_a: images (uint8 or floats in ``[-1, 1]``), ``(N, 28, 28)`` or ``(N, 1, 28, 28)``.
         images_b: another set, same format.
-        classifier: a network with ``features(x)`` (:class:`gan_lab.images.MNISTClassifier`).
+        classifier: a network with ``features(x)`` (:class:`gan_lab.classifier.MNISTClassifier`).
         batch_size: images per forward pass.
 
     Returns:
@@ -353,8 +336,6 @@ def classifier_fid(images_a, images_b, classifier, batch_size: int = 500) -> flo
 
 def class_histogram(images, classifier, n_classes: int = 10) -> np.ndarray:
     """Counts of the classifier's predicted classes over ``images``: int64 array ``(n_classes,)``."""
-    from .images import predict
-
     pred = predict(classifier, images)
     return np.bincount(pred.numpy(), minlength=n_classes).astype(np.int64)
 
@@ -385,8 +366,6 @@ def nearest_neighbours(queries, references, chunk: int = 1024) -> tuple[torch.Te
     Returns:
         ``(distances, indices)``, each ``(N,)``: float64 and int64, on the CPU.
     """
-    from .images import as_float_images
-
     q = as_float_images(queries).flatten(1).double().cpu()  # (N, 784)
     r = as_float_images(references).flatten(1).double().cpu()  # (M, 784)
     best_d = torch.full((len(q),), math.inf, dtype=torch.float64)

@@ -9,7 +9,8 @@ The layers, each drawn on a matplotlib ``Axes`` for one seed of a seed-batched r
 * :func:`plot_manifold` - the generator manifold: the image of a regular latent grid.
 
 :func:`plot_gan_lab` stacks them; :func:`animate` replays a run's snapshots as a
-``FuncAnimation`` whose ``to_jshtml()`` plays on a static web page.
+``FuncAnimation`` whose ``to_jshtml()`` plays on a static web page. :func:`image_grid`
+tiles digits into one picture for ``imshow``.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import numpy as np
 import torch
 from matplotlib import animation
 
-from . import losses, profile
+from . import checks, losses, profile
 from .devices import module_device, unwrap
 
 LAYERS = ("discriminator", "manifold", "real", "fake", "gradients")
@@ -371,3 +372,26 @@ def plot_phase_portrait(ax, field, trajectory=None, *, extent=(-2.0, 2.0, -2.0, 
     ax.plot([0.0], [0.0], "k*", markersize=6)  # the equilibrium
     ax.set(xlim=extent[:2], ylim=extent[2:], xlabel=r"$\theta$", ylabel=r"$\psi$")
     return ax
+
+
+def image_grid(x: torch.Tensor, nrow: int = 8, pad: int = 1) -> np.ndarray:
+    """Tile images into one grey-scale picture for ``imshow``: a float array in ``[0, 1]``.
+
+    Args:
+        x: images ``(N, 28, 28)`` or ``(N, 1, H, W)``, uint8 (0..255) or floats in ``[-1, 1]``.
+        nrow: images per row.
+        pad: pixels of white between images.
+    """
+    if not isinstance(x, torch.Tensor) or x.ndim not in (3, 4) or len(x) < 1:
+        raise ValueError(f"x must be a non-empty tensor (N, H, W) or (N, 1, H, W), got {getattr(x, 'shape', x)!r}")
+    nrow, pad = checks.positive_int("nrow", nrow), checks.non_negative_int("pad", pad)
+    x = x.detach().cpu()
+    x = x.float() / 255 if x.dtype == torch.uint8 else (x.float().clamp(-1, 1) + 1) / 2
+    x = x.reshape(len(x), *x.shape[-2:])  # (N, H, W) in [0, 1]
+    n, h, w = x.shape
+    rows = math.ceil(n / nrow)
+    grid = torch.ones(rows * (h + pad) + pad, nrow * (w + pad) + pad)
+    for i in range(n):
+        r, c = divmod(i, nrow)
+        grid[pad + r * (h + pad):pad + r * (h + pad) + h, pad + c * (w + pad):pad + c * (w + pad) + w] = x[i]
+    return grid.numpy()

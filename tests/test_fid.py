@@ -8,7 +8,7 @@ import scipy.linalg
 import torch
 
 from gan_lab import data, metrics
-from gan_lab.images import MNISTClassifier
+from gan_lab.classifier import MNISTClassifier
 
 
 pytestmark = pytest.mark.usefixtures("mnist_offline")

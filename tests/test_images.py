@@ -1,6 +1,4 @@
-"""DCGAN networks, the image training loop, its moving average and the evaluation classifier."""
-
-import json
+"""DCGAN networks, the image training loop and its moving average."""
 
 import numpy as np
 import pytest
@@ -145,58 +143,3 @@ def test_baseline_loop_and_benchmark_run(digits, monkeypatch):
         assert r["seconds"] > 0
         torch.testing.assert_close(r["steps_per_second"], 2 / r["seconds"])
         torch.testing.assert_close(r["samples_per_second"], 16 / r["seconds"])
-
-
-def test_shift_augmentation_is_a_translation():
-    g = torch.Generator().manual_seed(0)
-    x = torch.rand(16, 1, 28, 28) * 2 - 1
-    out = images._shift(x, 2, torch.Generator().manual_seed(0))
-    dy, dx = torch.randint(0, 5, (2, 16), generator=g)
-    padded = torch.full((16, 1, 32, 32), -1.0)
-    padded[:, :, 2:30, 2:30] = x
-    for i in range(16):
-        torch.testing.assert_close(out[i], padded[i, :, dy[i]:dy[i] + 28, dx[i]:dx[i] + 28])
-
-
-def test_classifier_trains_caches_and_verifies(digits, tmp_path, capsys):
-    x, y = digits
-    train_x, train_y, test_x, test_y = x[::2], y[::2], x[1::2], y[1::2]
-    kw = dict(epochs=2, seed=0, device="cpu", cache_root=tmp_path / "c", progress=False)
-    net = images.train_classifier(train_x, train_y, **kw)
-    assert net.source == "trained" and net.features(test_x[:3]).shape == (3, 128)
-    acc = images.accuracy(net, test_x, test_y)
-    assert 0.8 < acc <= 1.0  # two epochs on 2,500 digits (chance: 0.1); the chapter trains longer
-    pt, = (tmp_path / "c" / "classifiers").glob("*.pt")
-    meta = json.loads(pt.with_suffix(".json").read_text())
-    import hashlib
-
-    assert meta["sha256"] == hashlib.sha256(pt.read_bytes()).hexdigest()
-    cached = images.train_classifier(train_x, train_y, **kw)
-    assert cached.source == "cache"
-    for k, v in net.state_dict().items():
-        torch.testing.assert_close(cached.state_dict()[k], v)
-    raw = bytearray(pt.read_bytes())
-    raw[-10] ^= 0xFF  # corrupt the cached weights
-    pt.write_bytes(bytes(raw))
-    again = images.train_classifier(train_x, train_y, **kw)
-    assert again.source == "trained" and "does not match its recorded SHA-256" in capsys.readouterr().out
-    with pytest.raises(ValueError, match="labels"):
-        images.train_classifier(train_x, train_y[:5])
-    with pytest.raises(ValueError, match="epochs"):
-        images.train_classifier(train_x, train_y, epochs=0)
-    with pytest.raises(ValueError, match="labels"):
-        images.accuracy(net, test_x, test_y[:3])
-
-
-def test_image_grid_places_each_image():
-    x = torch.stack([torch.full((28, 28), v, dtype=torch.uint8) for v in (0, 51, 255)])
-    grid = images.image_grid(x, nrow=2, pad=1)
-    assert grid.shape == (2 * 29 + 1, 2 * 29 + 1)
-    np.testing.assert_allclose(grid[1:29, 1:29], 0.0)
-    np.testing.assert_allclose(grid[1:29, 30:58], 0.2, rtol=1e-6)
-    np.testing.assert_allclose(grid[30:58, 1:29], 1.0)
-    np.testing.assert_allclose(grid[30:58, 30:58], 1.0)  # the empty slot stays white
-    floats = images.image_grid(torch.zeros(1, 1, 28, 28) - 1, nrow=1, pad=0)
-    np.testing.assert_allclose(floats, 0.0)
-    with pytest.raises(ValueError, match="nrow"):
-        images.image_grid(x, nrow=0)

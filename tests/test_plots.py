@@ -127,3 +127,17 @@ def test_plot_phase_portrait_draws_the_field_and_the_trajectory():
     with pytest.raises(ValueError, match="trajectory"):
         plots.plot_phase_portrait(ax, field, np.zeros((5, 3)))
     plt.close(fig)
+
+
+def test_image_grid_places_each_image():
+    x = torch.stack([torch.full((28, 28), v, dtype=torch.uint8) for v in (0, 51, 255)])
+    grid = plots.image_grid(x, nrow=2, pad=1)
+    assert grid.shape == (2 * 29 + 1, 2 * 29 + 1)
+    np.testing.assert_allclose(grid[1:29, 1:29], 0.0)
+    np.testing.assert_allclose(grid[1:29, 30:58], 0.2, rtol=1e-6)
+    np.testing.assert_allclose(grid[30:58, 1:29], 1.0)
+    np.testing.assert_allclose(grid[30:58, 30:58], 1.0)  # the empty slot stays white
+    floats = plots.image_grid(torch.zeros(1, 1, 28, 28) - 1, nrow=1, pad=0)
+    np.testing.assert_allclose(floats, 0.0)
+    with pytest.raises(ValueError, match="nrow"):
+        plots.image_grid(x, nrow=0)
