@@ -1,20 +1,36 @@
 """Benchmarks (measurements, not timed tests): ``python -m gan_lab.bench [WORKLOAD]``.
 
-With no workload, the suite runs every workload on the device present and writes
-``results/bench-<device>.json`` with provenance. The workloads:
+Every figure is the ratio of two runs made side by side in one process, never an extrapolation:
+the engine (:func:`gan_lab.train.fit`, :func:`gan_lab.images.fit_images`) against a plain PyTorch
+loop of the same networks written the obvious way (:mod:`gan_lab.baselines`), repeated
+``repeats`` times in alternation, with the minimum and median over the repeats. Rates are
+seed-steps per second (one seed-step: one D and one G update of one seed), each run timed by
+the wall clock around the whole call. The plain loops run under the same CPU thread count as
+``fit`` (``TrainConfig.cpu_threads``, 1 by default). ``fit`` is measured with both engines:
+``eager`` (``compile=False``) and ``compiled`` (``compile=True``, the whole step through
+``torch.compile``), the latter with its compilation seconds (``Run.compile_seconds``), its
+warm rate (compilation excluded) and its total rate (compilation included) for the budget.
+Where ``fit`` has no ``compile`` option the compiled rows are skipped with a note.
+
+With no workload the suite runs all of them and writes ``results/bench-<device>.json`` with
+provenance; one workload alone writes ``results/bench-<workload>-<device>.json``:
 
 ``seeds``
-    Training K seeds together in one seed-batched run against K separate single-seed
-    runs of the same networks and budget; also the 2-D GAN's steps per second for one
-    seed and for 64 seeds batched. Alone it writes ``results/bench-seeds-<device>.json``.
+    The 2-D GAN (ring, MLP 64-64, batch 256, NS loss, Adam): one seed of ``fit`` against one plain
+    run; K = 8 and 64 seeds batched in one ``fit`` against K plain runs made in sequence (with a
+    shorter budget each, ``--seq-steps``), compared per seed-step.
+``pacgan``
+    The PacGAN networks and training setup (:data:`gan_lab.reproduce.PACGAN_ARCH`, ``PACGAN_TRAIN``):
+    one and 20 seeds of ``fit`` against one and 20 plain runs in sequence.
 ``mnist``
-    MNIST DCGAN generator+discriminator steps per second: the optimised loop against a
-    plain baseline of the same networks (see :mod:`gan_lab.images`), when that module is
-    present.
+    The MNIST DCGAN step: :func:`gan_lab.images.fit_images` (no moving average, like the plain loop)
+    against a plain ``DataLoader`` loop of the same networks.
+``jax``
+    Optional peer: the same 2-D GAN step in JAX + optax, jitted, one seed and 16 seeds under
+    ``jax.vmap``, beside ``fit`` in the same process; skipped with a line where jax is missing.
 ``chapters``
     The wall time of every chapter executed from a clean kernel in a chosen profile
-    (``quick`` by default), as the book build runs it. Alone it writes
-    ``results/bench-chapters-<profile>-<device>.json``.
+    (``quick`` by default), as the book build runs it (``bench-chapters-<profile>-<device>.json``).
 """
 
 from __future__ import annotations
@@ -22,54 +38,305 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import statistics
 import time
 from pathlib import Path
 
 import torch
 
-from . import data, profile, train
+from . import baselines, checks, data, profile, train
 from .results import provenance, save_json
 
 ROOT = Path(__file__).resolve().parents[1]
+WORKLOADS = ("suite", "seeds", "pacgan", "mnist", "jax", "chapters")
+ENGINES = ("eager", "compiled")  #: fit's engines: ``compile=False`` and ``compile=True``
 
 
-def _timed_fit(**kwargs) -> float:
-    dev = profile.device(kwargs.get("device"))
+class CompileUnsupported(RuntimeError):
+    """The engine under test takes no ``compile`` option (the compiled rows are skipped)."""
+
+
+def stats(values) -> dict:
+    """``{"min", "median", "all"}`` of a list of numbers (the figures of one row over its repeats)."""
+    values = [float(v) for v in values]
+    return {"min": min(values), "median": statistics.median(values), "all": values}
+
+
+def _sync(dev: torch.device) -> None:
     if dev.type == "cuda":
         torch.cuda.synchronize(dev)
-    start = time.perf_counter()
-    train.fit(data.ring(), progress=False, **kwargs)
-    if dev.type == "cuda":
-        torch.cuda.synchronize(dev)
-    return time.perf_counter() - start
 
 
-def bench_seeds(seeds: int = 8, steps: int = 300, batch_size: int = 256, repeats: int = 3,
-                device: str | None = None) -> dict:
-    """Seconds for one K-seed batched run versus K separate runs (best of ``repeats``)."""
-    for name, val in (("seeds", seeds), ("steps", steps), ("batch_size", batch_size), ("repeats", repeats)):
-        if not isinstance(val, int) or isinstance(val, bool) or val < 1:
-            raise ValueError(f"{name} must be a positive int, got {val!r}")
+def _call_engine(fn, engine: str, dev: torch.device) -> dict:
+    """Run ``fn(compile=...)`` for ``engine``: wall seconds, compilation seconds and the engine's own clock.
+
+    Until the engine has a ``compile`` option its ``TypeError`` makes the eager engine run as
+    ``fn()`` (the engine's only path) and the compiled one raise :class:`CompileUnsupported`.
+    """
+    _sync(dev)
+    start, option = time.perf_counter(), True
+    try:
+        run = fn(compile=engine == "compiled")
+    except TypeError as err:
+        if "compile" not in str(err):
+            raise
+        if engine == "compiled":
+            raise CompileUnsupported(f"compiled rows skipped: this engine takes no compile option ({err})") from err
+        run, option = fn(), False
+    _sync(dev)
+    return {"seconds": time.perf_counter() - start, "compile_seconds": float(getattr(run, "compile_seconds", 0.0)),
+            "run_seconds": float(run.seconds), "compile_option": option}
+
+
+def _loop_seconds(result) -> float:
+    """The plain loops' own clock (training loop only): one :class:`baselines.PlainRun` or a list of them."""
+    runs = result if isinstance(result, (list, tuple)) else [result]
+    if not runs or not all(isinstance(r, baselines.PlainRun) for r in runs):
+        raise TypeError("clock='loop' needs plain_fn to return a PlainRun or a list of them")
+    return sum(r.seconds for r in runs)
+
+
+def compare(fit_fn, fit_seed_steps: int, plain_fn, plain_seed_steps: int, *, repeats: int, device,
+            threads: int | None, engines=ENGINES, warmup=None, clock: str = "wall") -> dict:
+    """Time the engine against a plain baseline, alternating, ``repeats`` times in this process.
+
+    Args:
+        fit_fn: ``fit_fn(compile=bool)`` runs the engine once and returns its run.
+        fit_seed_steps: seed-steps one ``fit_fn`` call trains (seeds x steps).
+        plain_fn: ``plain_fn()`` runs the baseline once (it may be several plain runs in sequence).
+        plain_seed_steps: seed-steps one ``plain_fn`` call trains.
+        repeats: timed rounds; each round runs the baseline, then each engine.
+        device: where both run.
+        threads: CPU threads for the plain loops (the engine is given the same count).
+        engines: which of :data:`ENGINES` to time.
+        warmup: an untimed callable run first (allocator, kernel selection, lazy imports).
+        clock: ``"wall"``: each side timed by the wall clock around the whole call; ``"loop"``: each
+            side's own clock of its training loop (``Run.seconds``, which includes compilation, and
+            ``PlainRun.seconds``), leaving out one-off work before and after the loop.
+
+    Returns:
+        ``plain`` and ``fit`` (per engine) with seconds and seed-steps per second, and ``ratio``:
+        per engine, the engine's rate over the baseline's rate of the same round, min/median/all.
+        The compiled engine adds ``compile_seconds``, ``warm_...`` (compilation excluded) and
+        ``total_...`` (included) figures, or ``skipped`` with the reason.
+    """
     dev = profile.device(device)
-    cfg = dict(steps=steps, batch_size=batch_size, device=str(dev))
-    _timed_fit(seeds=1, **{**cfg, "steps": 20})  # warm-up: allocator, kernels, lazy init
-    batched = min(_timed_fit(seeds=seeds, **cfg) for _ in range(repeats))
-    single = min(_timed_fit(seeds=1, **cfg) for _ in range(repeats))
-    separate = single * seeds  # K separate runs cost K times one run
-    return {
-        "config": {**cfg, "seeds": seeds, "repeats": repeats, "cpu_threads": train.TrainConfig.cpu_threads,
-                   "networks": "MLP (64, 64) G and D, ring data"},
-        "seconds_batched": batched,
-        "seconds_single_seed": single,
-        "seconds_separate_total": separate,
-        "speedup_batched_vs_separate": separate / batched,
-        "batched_cost_in_single_runs": batched / single,
-        "steps_per_second_single_seed": steps / single,
-        "steps_per_second_batched": steps / batched,
-        "seed_steps_per_second_batched": seeds * steps / batched,
-    }
+    repeats = checks.positive_int("repeats", repeats)
+    if clock not in ("wall", "loop"):
+        raise ValueError(f"clock must be 'wall' or 'loop', got {clock!r}")
+    bad = [e for e in engines if e not in ENGINES]
+    if bad or not engines:
+        raise ValueError(f"engines must be a non-empty subset of {ENGINES}, got {engines!r}")
+    if warmup is not None:
+        with baselines.cpu_threads(threads if dev.type == "cpu" else None):
+            warmup()
+    plain, runs, notes = [], {e: [] for e in engines}, {}
+    for _ in range(repeats):
+        with baselines.cpu_threads(threads if dev.type == "cpu" else None):
+            _sync(dev)
+            start = time.perf_counter()
+            result = plain_fn()
+            _sync(dev)
+            plain.append(time.perf_counter() - start if clock == "wall" else _loop_seconds(result))
+        for engine in engines:
+            if engine in notes:
+                continue
+            try:
+                runs[engine].append(_call_engine(fit_fn, engine, dev))
+            except CompileUnsupported as err:
+                notes[engine] = str(err)
+    plain_rate = [plain_seed_steps / s for s in plain]
+    out = {"clock": clock, "fit": {}, "ratio": {},
+           "plain": {"seed_steps": plain_seed_steps, "seconds": plain, "seed_steps_per_second": stats(plain_rate)}}
+    for engine in engines:
+        if engine in notes:
+            out["fit"][engine] = {"skipped": notes[engine]}
+            continue
+        rows = runs[engine]
+        seconds = [r["seconds"] if clock == "wall" else r["run_seconds"] for r in rows]
+        rate = [fit_seed_steps / s for s in seconds]
+        record = {"seed_steps": fit_seed_steps, "seconds": seconds, "wall_seconds": [r["seconds"] for r in rows],
+                  "run_seconds": [r["run_seconds"] for r in rows]}
+        if not all(r["compile_option"] for r in rows):
+            record["note"] = "this engine takes no compile option yet: timed as called, its only (eager) path"
+        if engine == "compiled":
+            warm = [fit_seed_steps / max(s - r["compile_seconds"], 1e-9) for s, r in zip(seconds, rows)]
+            record.update(compile_seconds=[r["compile_seconds"] for r in rows], warm_seed_steps_per_second=stats(warm),
+                          total_seed_steps_per_second=stats(rate))
+            out["ratio"]["compiled_warm"] = stats([w / p for w, p in zip(warm, plain_rate)])
+            out["ratio"]["compiled_total"] = stats([t / p for t, p in zip(rate, plain_rate)])
+        else:
+            record["seed_steps_per_second"] = stats(rate)
+            out["ratio"][engine] = stats([t / p for t, p in zip(rate, plain_rate)])
+        out["fit"][engine] = record
+    return out
 
 
+def _line(label: str, row: dict) -> str:
+    """One printed line per compared row: each engine's median ratio over the plain baseline."""
+    parts = [f"plain {row['plain']['seed_steps_per_second']['median']:.0f} seed-steps/s"]
+    for engine, rec in row["fit"].items():
+        if "skipped" in rec:
+            parts.append(f"{engine}: skipped")
+        elif engine == "compiled":
+            parts.append(f"compiled x{row['ratio']['compiled_warm']['median']:.2f} warm, "
+                         f"x{row['ratio']['compiled_total']['median']:.2f} with "
+                         f"{statistics.median(rec['compile_seconds']):.1f} s compiling")
+        else:
+            parts.append(f"{engine} x{row['ratio'][engine]['median']:.2f}")
+    return f"{label}: " + "; ".join(parts)
+
+
+def _budget(name: str, value, default: int) -> int:
+    return default if value is None else checks.positive_int(name, value)
+
+
+def _ks(seeds) -> list[int]:
+    return [checks.positive_int("seeds", k) for k in (seeds if isinstance(seeds, (list, tuple)) else [seeds])]
+
+
+def _seed_rows(label: str, cfg: dict, plain, seeds, steps: int, seq_steps, repeats: int, dev, threads,
+               engines) -> list[dict]:
+    """One :func:`compare` row per K: ``fit`` with K seeds batched against ``plain(steps, seed)`` K times in turn.
+
+    Each plain run in a K-run sequence trains ``seq_steps`` steps: by default ``steps`` for K = 1 and
+    ``max(10, 8 steps / K)`` otherwise; the rows compare seed-steps per second.
+    """
+    ring, rows = data.ring(), []
+    for k in _ks(seeds):
+        n = _budget("seq_steps", seq_steps, steps if k == 1 else max(10, steps * 8 // k))
+        row = compare(lambda **kw: train.fit(ring, progress=False, steps=steps, seeds=k, **cfg, **kw), k * steps,
+                      lambda: [plain(n, s) for s in range(k)], k * n, repeats=repeats, device=dev, threads=threads,
+                      engines=engines, warmup=lambda: (plain(3, 0), train.fit(ring, progress=False, steps=3, seeds=k,
+                                                                               **cfg)))
+        rows.append({"seeds": k, "fit_steps": steps, "plain_runs": k, "plain_steps_each": n, **row})
+        print(_line(f"{label}, {k} seed(s)", row), flush=True)
+    return rows
+
+
+def bench_seeds(seeds=(1, 8, 64), steps: int | None = None, seq_steps: int | None = None, repeats: int = 3,
+                device: str | None = None, threads: int | None = 1, engines=ENGINES) -> dict:
+    """The 2-D GAN: ``fit`` with K seeds batched against K plain runs (:func:`baselines.plain_mlp_gan`) in sequence.
+
+    Args:
+        seeds: the K values; K = 1 compares one ``fit`` seed with one plain run of equal budget.
+        steps: ``fit``'s steps (default 400 on the CPU, 2000 on CUDA).
+        seq_steps: steps of each plain run (default ``steps`` for K = 1, ``max(10, 8 steps / K)`` else).
+        repeats: timed rounds. device: where to run. threads: CPU threads for both sides.
+        engines: ``fit``'s engines to time.
+    """
+    dev = profile.device(device)
+    steps = _budget("steps", steps, 2000 if dev.type == "cuda" else 400)
+    threads = None if threads is None else checks.positive_int("threads", threads)
+    cfg = dict(batch_size=256, z_dim=2, g_hidden=(64, 64), d_hidden=(64, 64), loss="ns", lr_g=1e-3, lr_d=1e-3,
+               betas=(0.5, 0.999), device=str(dev), cpu_threads=threads)
+    plain = lambda n, s: baselines.plain_mlp_gan(n, seed=s, device=str(dev))  # noqa: E731
+    return {"config": {**cfg, "steps": steps, "repeats": repeats, "data": "ring(8)",
+                       "plain": "baselines.plain_mlp_gan: nn.Sequential, BCE-with-logits, Adam, loss.item() "
+                                "per step, one D then one G step on fresh noise"},
+            "rows": _seed_rows("2-D GAN", cfg, plain, seeds, steps, seq_steps, repeats, dev, threads, engines)}
+
+
+def bench_pacgan(seeds=(1, 20), steps: int | None = None, seq_steps: int | None = None, repeats: int = 3,
+                 device: str | None = None, threads: int | None = 1, pack: int = 1, engines=ENGINES) -> dict:
+    """PacGAN's networks and setup through ``fit`` against :func:`baselines.plain_pacgan`, K seeds vs K runs.
+
+    As :func:`bench_seeds`; ``steps`` defaults to 200 on the CPU (1000 on CUDA); ``pack`` is the
+    packing degree (1: PacGAN's plain GAN row, 2: PacGAN2).
+    """
+    from .reproduce import PACGAN_ARCH, PACGAN_TRAIN
+
+    dev = profile.device(device)
+    steps = _budget("steps", steps, 1000 if dev.type == "cuda" else 200)
+    threads = None if threads is None else checks.positive_int("threads", threads)
+    pack = checks.positive_int("pack", pack)
+    cfg = dict(**PACGAN_ARCH, **PACGAN_TRAIN, pack=pack, device=str(dev), cpu_threads=threads)
+    plain = lambda n, s: baselines.plain_pacgan(n, seed=s, pack=pack, device=str(dev))  # noqa: E731
+    return {"config": {**cfg, "steps": steps, "repeats": repeats, "data": "ring(8)",
+                       "plain": "baselines.plain_pacgan: Linear+BatchNorm1d+ReLU G 4x400, maxout D 3x200x5, "
+                                "simultaneous updates, loss.item() per step"},
+            "rows": _seed_rows("PacGAN networks", cfg, plain, seeds, steps, seq_steps, repeats, dev, threads,
+                               engines)}
+
+
+def mnist_images() -> torch.Tensor:
+    """The MNIST training digits, uint8 ``(N, 28, 28)``, from :func:`gan_lab.data.load_mnist` (or its new home)."""
+    load = getattr(data, "load_mnist", None)
+    if load is None:
+        from . import mnist as mnist_mod  # the package split may move the loader  # type: ignore[attr-defined]
+        load = mnist_mod.load_mnist
+    return load("train").images
+
+
+def bench_mnist(images=None, steps: int | None = None, repeats: int = 2, batch_size: int = 128, width: int = 32,
+                device: str | None = None, threads: int | None = 1, engines=ENGINES) -> dict:
+    """The MNIST DCGAN step: :func:`gan_lab.images.fit_images` against :func:`baselines.plain_dcgan`.
+
+    Both: the same networks, NS loss, Adam(2e-4, (0.5, 0.999)), one D and one G step per step. ``fit_images``
+    runs without its moving average (``ema=None``), as the plain loop keeps none. Each side is timed by
+    its own clock of the training loop (``clock="loop"``): the wall time of ``fit_images`` also holds
+    its one-off batch-norm recalibration after the loop (recorded as ``wall_seconds``). ``steps`` defaults to
+    30 on the CPU (300 on CUDA); ``images`` defaults to :func:`mnist_images`.
+    """
+    from . import images as images_mod
+
+    dev = profile.device(device)
+    steps = _budget("steps", steps, 300 if dev.type == "cuda" else 30)
+    batch_size, width = checks.positive_int("batch_size", batch_size), checks.positive_int("width", width)
+    threads = None if threads is None else checks.positive_int("threads", threads)
+    x = mnist_images() if images is None else images
+    cfg = dict(loss="ns", batch_size=batch_size, width=width, ema=None, device=str(dev), cpu_threads=threads)
+    fit_fn = lambda steps_=steps, **kw: images_mod.fit_images(x, progress=False, steps=steps_, **cfg, **kw)  # noqa
+    plain = lambda steps_: baselines.plain_dcgan(x, steps_, batch_size=batch_size, width=width,  # noqa: E731
+                                                 device=str(dev))
+    row = compare(fit_fn, steps, lambda: plain(steps), steps, repeats=repeats, device=dev, threads=threads,
+                  engines=engines, warmup=lambda: (plain(2), fit_fn(2)), clock="loop")
+    print(_line("MNIST DCGAN step", row), flush=True)
+    return {"config": {**cfg, "steps": steps, "repeats": repeats, "n_train": len(x),
+                       "plain": "baselines.plain_dcgan: DataLoader over float32 images, shuffled, batch .to(device), "
+                                "default memory format, loss.item() per step"}, **row}
+
+
+def bench_jax(seeds=(1, 16), steps: int | None = None, repeats: int = 3, device: str | None = None,
+              threads: int | None = 1, engines=ENGINES) -> dict:
+    """The optional JAX peer (:func:`baselines.jax_mlp_gan`) beside ``fit``, per seed-step, in one process.
+
+    Returns ``{"skipped": reason}`` where jax or optax does not import. Else one row per K: JAX's
+    rate (compilation timed apart), ``fit``'s per engine, and ``ratio`` = ``fit`` over JAX per round.
+    JAX's threads are XLA's own (not set here).
+    """
+    dev = profile.device(device)
+    seeds, repeats = _ks(seeds), checks.positive_int("repeats", repeats)
+    steps = _budget("steps", steps, 2000 if dev.type == "cuda" else 400)
+    reason = baselines.jax_available()
+    if reason is not None:
+        print(f"JAX peer: skipped: {reason}", flush=True)
+        return {"skipped": reason}
+    ring = data.ring()
+    cfg = dict(batch_size=256, z_dim=2, loss="ns", device=str(dev), cpu_threads=threads)
+    record = {"config": {**cfg, "steps": steps, "repeats": repeats}, "rows": []}
+    for k in seeds:
+        jax_runs: list[dict] = []
+
+        def jax_once():
+            jax_runs.append(baselines.jax_mlp_gan(steps, seeds=k))
+
+        row = compare(lambda **kw: train.fit(ring, progress=False, steps=steps, seeds=k, **cfg, **kw), k * steps,
+                      jax_once, k * steps, repeats=repeats, device=dev, threads=threads, engines=engines)
+        # the JAX figure excludes its compilation (timed apart), so the ratios use its own clock
+        jax_rate = [r["seed_steps_per_second"] for r in jax_runs]
+        row["jax"] = {"compile_seconds": [r["compile_seconds"] for r in jax_runs],
+                      "seed_steps_per_second": stats(jax_rate)}
+        row.pop("plain")
+        for engine, rec in row["fit"].items():
+            if "skipped" not in rec:
+                key = "warm_seed_steps_per_second" if engine == "compiled" else "seed_steps_per_second"
+                row["ratio"][engine] = stats([f / j for f, j in zip(rec[key]["all"], jax_rate)])
+        row["ratio"] = {e: v for e, v in row["ratio"].items() if e in ENGINES}
+        record["rows"].append({"seeds": k, **row})
+        print(f"JAX peer, {k} seed(s): jax {statistics.median(jax_rate):.0f} seed-steps/s; fit/jax "
+              + ", ".join(f"{e} x{v['median']:.2f}" for e, v in row["ratio"].items()), flush=True)
+    return record
 def bench_chapters(profile_name: str = "quick", chapters=None, timeout: int = 1800) -> dict:
     """Execute chapters from clean kernels, as the book build does, and time each one.
 
@@ -125,36 +392,35 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def bench_mnist(device: str | None = None, **kwargs) -> dict | None:
-    """The MNIST DCGAN workload from :mod:`gan_lab.images`, or ``None`` where it is absent."""
-    try:
-        from . import images
-    except ImportError:
-        return None
-    run = getattr(images, "benchmark", None)
-    return None if run is None else run(device=device, **kwargs)
-
-
-def suite(device: str | None = None, chapters: bool = True, profile_name: str = "quick") -> dict:
-    """Every workload on one device: 2-D steps/s (1 and 64 seeds), MNIST, chapter wall times."""
+def suite(device: str | None = None, chapters: bool = True, profile_name: str = "quick", repeats: int = 3,
+          threads: int | None = 1, engines=ENGINES) -> dict:
+    """Every workload on one device (``seeds``, ``pacgan``, ``mnist``, ``jax``, then ``chapters``) in one record."""
     dev = profile.device(device)
-    record = {"provenance": provenance(dev), "workload": "suite"}
-    record["seeds"] = [bench_seeds(k, device=str(dev)) for k in (8, 64)]
-    one, many = record["seeds"][-1]["steps_per_second_single_seed"], record["seeds"][-1]["steps_per_second_batched"]
-    print(f"2-D GAN: {one:.0f} steps/s with 1 seed, {many:.0f} steps/s with 64 seeds batched", flush=True)
-    record["mnist"] = bench_mnist(device=str(dev))
+    common = dict(device=str(dev), repeats=repeats, threads=threads, engines=engines)
+    record = {"provenance": provenance(dev), "workload": "suite", "cpu_threads": threads}
+    record["seeds"] = bench_seeds(**common)
+    record["pacgan"] = bench_pacgan(**common)
+    record["mnist"] = bench_mnist(**{**common, "repeats": min(repeats, 2)})
+    record["jax"] = bench_jax(**common)
     if chapters:
         record["chapters"] = bench_chapters(profile_name)
     return record
 
 
-def main(argv=None) -> None:
+def main(argv=None) -> dict:
+    """The command line: run one workload (or the suite), print its figures and save the JSON record."""
     parser = argparse.ArgumentParser(prog="python -m gan_lab.bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("workload", nargs="?", default="suite", choices=["suite", "seeds", "mnist", "chapters"])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[8, 64], help="K values to measure (seeds)")
-    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("workload", nargs="?", default="suite", choices=WORKLOADS)
+    parser.add_argument("--seeds", type=int, nargs="+", default=None,
+                        help="K values (seeds: 1 8 64; pacgan: 1 20; jax: 1 16)")
+    parser.add_argument("--steps", type=int, default=None, help="fit's steps per run (default per workload)")
+    parser.add_argument("--seq-steps", type=int, default=None, help="steps of each plain run in a K-run sequence")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=train.TrainConfig.cpu_threads,
+                        help="CPU threads for fit and the plain loops alike")
+    parser.add_argument("--engines", nargs="+", default=list(ENGINES), choices=ENGINES)
+    parser.add_argument("--pack", type=int, default=1, help="pacgan: packing degree")
     parser.add_argument("--profile", default="quick", choices=list(profile.PROFILES), help="chapters' profile")
     parser.add_argument("--chapter", action="append", default=None, help="a chapter notebook (repeatable)")
     parser.add_argument("--no-chapters", action="store_true", help="suite without the chapter timings")
@@ -162,29 +428,28 @@ def main(argv=None) -> None:
     parser.add_argument("--out", default="results")
     args = parser.parse_args(argv)
     dev = profile.device(args.device)
-    out = Path(args.out)
-    if args.workload == "seeds":
-        record = {"provenance": provenance(dev), "workload": "seeds", "runs": []}
-        for k in args.seeds:
-            result = bench_seeds(k, args.steps, repeats=args.repeats, device=str(dev))
-            record["runs"].append(result)
-            print(f"{k} seeds batched: {result['seconds_batched']:.2f} s; {k} separate runs: "
-                  f"{result['seconds_separate_total']:.2f} s (batched is x{result['speedup_batched_vs_separate']:.2f} "
-                  f"faster; costs {result['batched_cost_in_single_runs']:.2f} single runs)")
-        path = save_json(out / f"bench-seeds-{dev.type}.json", record)
-    elif args.workload == "chapters":
-        record = {"provenance": provenance(dev), "workload": "chapters", **bench_chapters(args.profile, args.chapter)}
-        path = save_json(out / f"bench-chapters-{args.profile}-{dev.type}.json", record)
-    elif args.workload == "mnist":
-        result = bench_mnist(device=str(dev))
-        if result is None:
-            raise SystemExit("the mnist workload needs gan_lab.images.benchmark, which this version lacks")
-        path = save_json(out / f"bench-mnist-{dev.type}.json", {"provenance": provenance(dev), "workload": "mnist",
-                                                                 **result})
-    else:
-        record = suite(str(dev), chapters=not args.no_chapters, profile_name=args.profile)
+    out, name = Path(args.out), args.workload
+    common = dict(device=str(dev), repeats=args.repeats, threads=args.threads, engines=tuple(args.engines))
+    two_d = dict(steps=args.steps, **common, **({"seeds": tuple(args.seeds)} if args.seeds else {}))
+    if name == "suite":
+        record = suite(chapters=not args.no_chapters, profile_name=args.profile, **common)
         path = save_json(out / f"bench-{dev.type}.json", record)
-    print(f"on {provenance(dev)['device_name']} -> {path}")
+    elif name == "chapters":
+        record = {"provenance": provenance(dev), "workload": name, **bench_chapters(args.profile, args.chapter)}
+        path = save_json(out / f"bench-chapters-{args.profile}-{dev.type}.json", record)
+    else:
+        if name == "seeds":
+            result = bench_seeds(seq_steps=args.seq_steps, **two_d)
+        elif name == "pacgan":
+            result = bench_pacgan(seq_steps=args.seq_steps, pack=args.pack, **two_d)
+        elif name == "jax":
+            result = bench_jax(**two_d)
+        else:
+            result = bench_mnist(steps=args.steps, **common)
+        record = {"provenance": provenance(dev), "workload": name, "cpu_threads": args.threads, name: result}
+        path = save_json(out / f"bench-{name}-{dev.type}.json", record)
+    print(f"on {record['provenance']['device_name']} -> {path}")
+    return record
 
 
 if __name__ == "__main__":
