@@ -9,9 +9,10 @@ its slots (seeded with the block's first seed), and the evaluation noise is one 
 slots: a trial's numbers depend on the block it is trained in. So the block layout is part of
 the configuration (and of its hash), and equality is defined for a fixed layout: shards that
 together hold every block of a layout merge (:func:`merge`) into the record that an unsharded
-run of the same layout writes, trial for trial and bit for bit on the same device type, with
-the same per-trial metrics in trial order and summaries recomputed over all trials. Only the
-provenance (devices, dates, wall and CPU times) differs.
+run of the same layout writes, trial for trial, with the same per-trial metrics in trial order
+and summaries recomputed over all trials; only the provenance (devices, dates, wall and CPU
+times) differs. The metrics are bit for bit equal where training is deterministic: on one
+device type (the tests check it on the CPU), and on CUDA as far as its kernels are.
 
 Shard ``i/n`` (``i`` is 0-based, ``0 <= i < n``, which is ``$SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT``
 for ``sbatch --array=0-(n-1)``) holds the blocks of part ``i`` of ``partition(blocks, n)``.
@@ -136,8 +137,10 @@ def merge(shards: list, names: list[str] | None = None) -> dict:
     recs = [s if isinstance(s, dict) else load_json(s) for s in shards]
     for rec, name in zip(recs, names):
         if not isinstance(rec, dict) or "shard" not in rec or "config_hash" not in rec:
-            raise ValueError(f"{name} is not a shard record (written by python -m gan_lab.reproduce NAME "
-                             "--shard i/n; it has no 'shard' and 'config_hash' fields)")
+            what = "the record of a whole run" if isinstance(rec, dict) and "config_hash" in rec else \
+                "no 'shard' and 'config_hash' fields"
+            raise ValueError(f"{name} is not a shard record ({what}; shard records are written by "
+                             "python -m gan_lab.reproduce NAME --shard i/n)")
         if config_hash(rec["config"]) != rec["config_hash"]:
             raise ValueError(f"{name}: its config does not match its config_hash (the file was edited)")
         if not rec.get("complete"):

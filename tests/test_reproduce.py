@@ -5,7 +5,7 @@ import pytest
 import scipy.stats
 import torch
 
-from gan_lab import data, records, reproduce, results, train
+from gan_lab import data, profile, records, reproduce, results, train
 
 
 @pytest.fixture(scope="module")
@@ -198,7 +198,7 @@ def _edited(record, *path_and_value):
     return r
 
 
-def test_merge_refuses_mismatched_configurations_code_and_torch(tiny, tiny_shards):
+def test_merge_refuses_mismatched_configurations_code_and_torch(tiny, tiny_shards, monkeypatch):
     s0, s1 = tiny_shards
     other = reproduce.run(tiny, "quick", steps=3, shard="1/2", device="cpu", progress=False)
     with pytest.raises(ValueError, match=r"different configurations \(config_hash\)"):
@@ -213,6 +213,11 @@ def test_merge_refuses_mismatched_configurations_code_and_torch(tiny, tiny_shard
         records.merge([s0, _edited(s1, "provenance", "torch", "0.1")], names=["a.json", "b.json"])
     with pytest.raises(ValueError, match="does not match its config_hash"):
         records.merge([s0, _edited(s1, "config", "blocks", 1)])
+    monkeypatch.setenv("GAN_LAB_SEED", "1")  # another base seed: other seeds, another configuration
+    shifted = reproduce.run(tiny, "quick", shard="1/2", device="cpu", progress=False)
+    assert shifted["rows"][0]["trials"][0]["seed"] == 2 + profile.SEED_STRIDE
+    with pytest.raises(ValueError, match="different configurations"):
+        records.merge([s0, shifted])
 
 
 def test_merge_refuses_overlaps_gaps_and_files_that_are_not_shards(tiny, tiny_shards, tmp_path, capsys):
@@ -224,7 +229,7 @@ def test_merge_refuses_overlaps_gaps_and_files_that_are_not_shards(tiny, tiny_sh
     with pytest.raises(ValueError, match="incomplete shard record"):
         records.merge([s0, _edited(s1, "complete", False)])
     whole = reproduce.run(tiny, "quick", blocks=2, device="cpu", progress=False)
-    with pytest.raises(ValueError, match="whole.json is not a shard record"):
+    with pytest.raises(ValueError, match=r"whole.json is not a shard record \(the record of a whole run"):
         records.merge([s0, whole], names=["s0.json", "whole.json"])
     (tmp_path / "list.json").write_text("[1, 2]")
     (tmp_path / "bad.json").write_text("{not json")
