@@ -163,6 +163,9 @@ def merge(shards: list, names: list[str] | None = None) -> dict:
     order = sorted(range(len(recs)), key=lambda k: min(recs[k]["trials"]))
     recs, names = [recs[k] for k in order], [names[k] for k in order]
     first = recs[0]
+    per_trial = ("trials", "summary", "diverged") + ROW_TIMINGS
+    _differs(recs, names, "rows (the same configuration gave other rows)",
+             lambda r: [{k: v for k, v in row.items() if k not in per_trial} for row in r["rows"]])
     rows = []
     for parts in zip(*(r["rows"] for r in recs)):
         row = {k: v for k, v in parts[0].items() if k not in ("trials", "summary", "diverged")}

@@ -213,6 +213,8 @@ def test_merge_refuses_mismatched_configurations_code_and_torch(tiny, tiny_shard
         records.merge([s0, _edited(s1, "provenance", "torch", "0.1")], names=["a.json", "b.json"])
     with pytest.raises(ValueError, match="does not match its config_hash"):
         records.merge([s0, _edited(s1, "config", "blocks", 1)])
+    with pytest.raises(ValueError, match="different rows"):
+        records.merge([s0, _edited(s1, "rows", 0, "name", "grid")])
     monkeypatch.setenv("GAN_LAB_SEED", "1")  # another base seed: other seeds, another configuration
     shifted = reproduce.run(tiny, "quick", shard="1/2", device="cpu", progress=False)
     assert shifted["rows"][0]["trials"][0]["seed"] == 2 + profile.SEED_STRIDE
@@ -262,3 +264,12 @@ def test_shards_must_fit_the_trials_and_blocks(capsys):
     with pytest.raises(SystemExit):
         reproduce.main(["pacgan", "--shard", "2/2"])
     assert "--shard must look like i/n with 0 <= i < n" in capsys.readouterr().err
+
+
+def test_shards_checkpoint_each_block_under_its_own_name(tmp_path):
+    for i in range(2):
+        reproduce.run("pacgan", "quick", trials=2, steps=2, shard=f"{i}/2", device="cpu", progress=False,
+                      checkpoint_dir=tmp_path)
+    names = sorted(p.name for p in tmp_path.glob("*.ckpt"))
+    assert len(names) == 2 * len(reproduce.PACGAN_ROWS)
+    assert sum("-trials0-1" in n for n in names) == sum("-trials1-2" in n for n in names) == 4
