@@ -331,3 +331,40 @@ class Noisy:
         """Draw ``(*n, d)`` noisy points."""
         x = self.base.sample(n, generator=generator, device=device, dtype=dtype)
         return x + self.std * torch.randn(x.shape, generator=generator, device=x.device, dtype=dtype)
+
+
+# --- point sets as the metrics take them ---------------------------------------------------
+
+
+def as_point_sets(name: str, samples) -> tuple[torch.Tensor, bool]:
+    """Points as a float64 CPU tensor of shape ``(seeds, n, d)``, and whether they came batched.
+
+    ``samples`` is an array or tensor ``(n,)`` (n points in 1-D), ``(n, d)`` or ``(seeds, n, d)``;
+    ``ValueError`` names ``name`` for another shape, no points, or NaN/Inf.
+    """
+    if isinstance(samples, torch.Tensor):
+        x = samples.detach().to("cpu", torch.float64)
+    else:
+        x = torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float64))  # also reversed views
+    if x.ndim == 1:
+        x = x[:, None]  # plain 1-D points
+    if x.ndim not in (2, 3):
+        raise ValueError(f"{name} must have shape (n,), (n, d) or (seeds, n, d), got {tuple(x.shape)}")
+    if x.numel() == 0:
+        raise ValueError(f"{name} must not be empty, got shape {tuple(x.shape)}")
+    if not torch.isfinite(x).all():
+        raise ValueError(f"{name} must be finite (found NaN or Inf)")
+    return (x, True) if x.ndim == 3 else (x[None], False)
+
+
+def as_point_pair(x, y) -> tuple[torch.Tensor, torch.Tensor, bool]:
+    """Both samples as ``(S, n, d)`` and ``(S, m, d)``, a single ``(n, d)`` set broadcast over seeds."""
+    (xs, x_batched), (ys, y_batched) = as_point_sets("x", x), as_point_sets("y", y)  # (Sx, n, d), (Sy, m, d)
+    if xs.shape[-1] != ys.shape[-1]:
+        raise ValueError(
+            f"x and y must have the same dimension d (last axis), got shapes {tuple(xs.shape)} and {tuple(ys.shape)}"
+        )
+    if xs.shape[0] != ys.shape[0] and 1 not in (xs.shape[0], ys.shape[0]):
+        raise ValueError(f"x and y must have the same number of seeds, got {xs.shape[0]} and {ys.shape[0]}")
+    seeds = max(xs.shape[0], ys.shape[0])
+    return xs.expand(seeds, -1, -1), ys.expand(seeds, -1, -1), x_batched or y_batched

@@ -1,8 +1,12 @@
-r"""Sample-quality metrics for generators trained on Gaussian mixtures.
+r"""Sample-quality metrics: mode coverage, distances between samples, and image metrics.
 
 :func:`mode_stats` follows the protocol of VEEGAN (Srivastava et al., 2017) and PacGAN
-(Lin et al., 2018) on the ring and grid benchmarks of :mod:`gan_lab.data`.
+(Lin et al., 2018) on the ring and grid benchmarks of :mod:`gan_lab.distributions`.
 :func:`wasserstein1` and :func:`mmd_permutation_test` compare two samples directly.
+:func:`classifier_fid`, :func:`class_histogram` and :func:`nearest_neighbours` judge
+images through :mod:`gan_lab.classifier`. The critic measurements (:func:`lipschitz_on`,
+:func:`critic_w1_bound`, :func:`quadratic_r2`) live in :mod:`gan_lab.critics` and are
+re-exported here.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ import numpy as np
 import torch
 
 from .classifier import as_float_images, classifier_features, predict  # noqa: F401 (re-exported)
+from .critics import critic_w1_bound, lipschitz_on, quadratic_r2  # noqa: F401 (re-exported)
+from .distributions import as_point_pair
 
 _CHUNK = 1 << 16  # rows per distance computation, to bound memory at (chunk, K)
 
@@ -115,36 +121,6 @@ def mode_stats(samples, mixture, threshold: float = 3.0) -> dict:
 # --- distances between samples: exact W1 and an MMD two-sample test ------------------------
 
 
-def _as_point_sets(name: str, samples) -> tuple[torch.Tensor, bool]:
-    """Points as a float64 CPU tensor of shape ``(seeds, n, d)`` (``(n,)`` is n points in 1-D), and whether batched."""
-    if isinstance(samples, torch.Tensor):
-        x = samples.detach().to("cpu", torch.float64)
-    else:
-        x = torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float64))  # also reversed views
-    if x.ndim == 1:
-        x = x[:, None]  # plain 1-D points
-    if x.ndim not in (2, 3):
-        raise ValueError(f"{name} must have shape (n,), (n, d) or (seeds, n, d), got {tuple(x.shape)}")
-    if x.numel() == 0:
-        raise ValueError(f"{name} must not be empty, got shape {tuple(x.shape)}")
-    if not torch.isfinite(x).all():
-        raise ValueError(f"{name} must be finite (found NaN or Inf)")
-    return (x, True) if x.ndim == 3 else (x[None], False)
-
-
-def _pair(x, y) -> tuple[torch.Tensor, torch.Tensor, bool]:
-    """Both samples as ``(S, n, d)`` and ``(S, m, d)``, a single ``(n, d)`` set broadcast over seeds."""
-    (xs, x_batched), (ys, y_batched) = _as_point_sets("x", x), _as_point_sets("y", y)  # (Sx, n, d), (Sy, m, d)
-    if xs.shape[-1] != ys.shape[-1]:
-        raise ValueError(
-            f"x and y must have the same dimension d (last axis), got shapes {tuple(xs.shape)} and {tuple(ys.shape)}"
-        )
-    if xs.shape[0] != ys.shape[0] and 1 not in (xs.shape[0], ys.shape[0]):
-        raise ValueError(f"x and y must have the same number of seeds, got {xs.shape[0]} and {ys.shape[0]}")
-    seeds = max(xs.shape[0], ys.shape[0])
-    return xs.expand(seeds, -1, -1), ys.expand(seeds, -1, -1), x_batched or y_batched
-
-
 def wasserstein1(x, y):
     r"""The exact Wasserstein-1 distance between two empirical distributions of equal size.
 
@@ -172,7 +148,7 @@ def wasserstein1(x, y):
             equal-size samples), in dimension or in number of seeds, or are empty or not
             finite.
     """
-    xs, ys, batched = _pair(x, y)  # (S, n, d), (S, m, d)
+    xs, ys, batched = as_point_pair(x, y)  # (S, n, d), (S, m, d)
     if xs.shape[1] != ys.shape[1]:
         raise ValueError(
             f"x and y must be equal-size samples, got {xs.shape[1]} points in x and {ys.shape[1]} points in y"
@@ -227,7 +203,7 @@ def mmd_permutation_test(x, y, bandwidths, n_permutations: int = 200, generator:
 
     if isinstance(n_permutations, bool) or not isinstance(n_permutations, int) or n_permutations < 1:
         raise ValueError(f"n_permutations must be a positive int, got {n_permutations!r}")
-    xs, ys, batched = _pair(x, y)  # (S, n, d), (S, m, d)
+    xs, ys, batched = as_point_pair(x, y)  # (S, n, d), (S, m, d)
     n, m = xs.shape[1], ys.shape[1]
     if min(n, m) < 2:
         raise ValueError(f"the unbiased MMD needs at least 2 points in each sample, got {n} in x and {m} in y")
@@ -378,157 +354,3 @@ def nearest_neighbours(queries, references, chunk: int = 1024) -> tuple[torch.Te
         best_d = torch.where(better, val, best_d)
         best_i = torch.where(better, idx + start, best_i)
     return best_d, best_i
-
-
-# --- how much of W1 a critic certifies, and how simple it is ---------------------------------
-
-
-def _points_and_values(points, values):
-    """Points ``(n, d)`` or ``(S, n, d)`` and critic values ``(n,)`` or ``(S, n)``, broadcast over seeds.
-
-    Returns the points ``(S, n, d)``, the values ``(S, n)`` and whether the input was batched.
-    """
-    x, batched = _as_point_sets("points", points)  # (S, n, d)
-    if isinstance(values, (torch.Tensor, np.ndarray)) and np.ndim(values) == 2:
-        seeds, batched = max(x.shape[0], values.shape[0]), True
-    else:
-        seeds = x.shape[0]
-    x = x.expand(seeds, -1, -1)
-    return x, _critic_values("values", values, seeds, x.shape[1]), batched
-
-
-def _critic_values(name: str, values, seeds: int, n: int) -> torch.Tensor:
-    """Critic values as a float64 CPU tensor of shape ``(seeds, n)``."""
-    v = values.detach().to("cpu", torch.float64) if isinstance(values, torch.Tensor) else torch.as_tensor(
-        np.asarray(values, dtype=np.float64))
-    if v.ndim == 1:
-        v = v[None]
-    if v.ndim != 2 or v.shape[1] != n or v.shape[0] not in (1, seeds):
-        raise ValueError(f"{name} must have shape ({n},) or ({seeds}, {n}) to match the points, got {tuple(v.shape)}")
-    if not torch.isfinite(v).all():
-        raise ValueError(f"{name} must be finite (found NaN or Inf)")
-    return v.expand(seeds, n)
-
-
-def lipschitz_on(points, values):
-    r"""The Lipschitz constant of a function restricted to a finite set of points.
-
-    .. math:: \mathrm{Lip}_X(f) = \max_{i \ne j,\ x_i \ne x_j} \frac{\lvert f(x_i) - f(x_j) \rvert}{\lVert x_i - x_j \rVert_2}
-
-    over all pairs, computed exactly (in blocks of rows, float64). It is at most the
-    Lipschitz constant of ``f`` on the whole space and, by McShane's extension, the
-    smallest constant of any function that agrees with ``f`` on the points. Repeated
-    points are skipped when their values agree; if they differ the result is ``inf``.
-
-    Args:
-        points: shape ``(n, d)`` or ``(seeds, n, d)`` (``(n,)`` is n points in 1-D), ``n >= 2``.
-        values: the function at the points, shape ``(n,)`` or ``(seeds, n)``.
-
-    Returns:
-        A ``float``, or an array of shape ``(seeds,)`` when either input has a seed axis.
-
-    Raises:
-        ValueError: for fewer than two distinct points, or values whose shape does not
-            match the points or that are not finite.
-    """
-    x, f, batched = _points_and_values(points, values)  # (S, n, d), (S, n)
-    seeds, n = x.shape[:2]
-    best = torch.zeros(seeds, dtype=torch.float64)
-    any_pair = torch.zeros(seeds, dtype=torch.bool)
-    rows = max(1, (1 << 22) // (n * seeds))  # bounds the (S, rows, n) blocks at 4M entries
-    for start in range(0, n, rows):
-        xi, fi = x[:, start:start + rows], f[:, start:start + rows]  # (S, r, d), (S, r)
-        dist = torch.cdist(xi, x, compute_mode="donot_use_mm_for_euclid_dist")  # (S, r, n)
-        diff = (fi[:, :, None] - f[:, None, :]).abs()  # (S, r, n)
-        same = dist == 0
-        ratio = torch.where(same, torch.zeros_like(dist), diff / torch.where(same, torch.ones_like(dist), dist))
-        ratio = torch.where(same & (diff > 0), torch.full_like(dist, math.inf), ratio)
-        best = torch.maximum(best, ratio.flatten(1).max(1).values)
-        any_pair |= (~same).flatten(1).any(1)
-    if not bool(any_pair.all()):
-        raise ValueError("points must contain at least two distinct points")
-    out = best.numpy()
-    return out if batched else float(out[0])
-
-
-def critic_w1_bound(real, fake, real_values, fake_values):
-    r"""The lower bound on the empirical :math:`W_1` that a critic certifies (weak duality).
-
-    For any function :math:`f` with Lipschitz constant :math:`L` on the pooled points,
-    :math:`f / L` is 1-Lipschitz there, so by the Kantorovich-Rubinstein duality
-
-    .. math:: \frac{\frac1n \sum_i f(x_i) - \frac1m \sum_j f(y_j)}{\mathrm{Lip}_{X \cup Y}(f)} \le W_1(\hat P, \hat Q),
-
-    with equality exactly when :math:`f` restricted to the points is an optimal critic.
-    The Lipschitz constant is :func:`gan_lab.metrics.lipschitz_on` of the pooled points,
-    so the bound holds for *any* critic values, including a weight-clipped critic whose
-    scale is arbitrary. Divided by :func:`gan_lab.metrics.wasserstein1` of the same two
-    samples it gives the fraction of the distance that the critic's shape captures.
-
-    Args:
-        real: points of :math:`\hat P`, shape ``(n, d)`` or ``(seeds, n, d)``.
-        fake: points of :math:`\hat Q`, shape ``(m, d)`` or ``(seeds, m, d)``.
-        real_values: the critic at ``real``, shape ``(n,)`` or ``(seeds, n)``.
-        fake_values: the critic at ``fake``, shape ``(m,)`` or ``(seeds, m)``.
-
-    Returns:
-        A ``float``, or an array of shape ``(seeds,)`` when any input has a seed axis.
-
-    Raises:
-        ValueError: for mismatched shapes, non-finite inputs, or a critic that is constant
-            on the points (the bound is then 0/0).
-    """
-    xs, ys, batched = _pair(real, fake)  # (S, n, d), (S, m, d)
-    n, m = xs.shape[1], ys.shape[1]
-    fr = real_values if isinstance(real_values, torch.Tensor) else torch.as_tensor(np.asarray(real_values, dtype=np.float64))
-    ff = fake_values if isinstance(fake_values, torch.Tensor) else torch.as_tensor(np.asarray(fake_values, dtype=np.float64))
-    batched = batched or fr.ndim == 2 or ff.ndim == 2
-    seeds = max(xs.shape[0], fr.shape[0] if fr.ndim == 2 else 1, ff.shape[0] if ff.ndim == 2 else 1)
-    if xs.shape[0] not in (1, seeds):
-        raise ValueError(f"points have {xs.shape[0]} seeds but values have {seeds}")
-    fr, ff = _critic_values("real_values", fr, seeds, n), _critic_values("fake_values", ff, seeds, m)  # (S, n), (S, m)
-    pooled = torch.cat([xs.expand(seeds, -1, -1), ys.expand(seeds, -1, -1)], 1)  # (S, n + m, d)
-    lip = np.asarray(lipschitz_on(pooled, torch.cat([fr, ff], 1)))  # (S,)
-    if np.any(lip == 0):
-        raise ValueError("the critic is constant on the points: its W1 bound is undefined")
-    out = (fr.mean(1) - ff.mean(1)).numpy() / lip
-    return out if batched else float(out[0])
-
-
-def quadratic_r2(points, values):
-    r"""The fraction of a function's variance explained by the best quadratic polynomial.
-
-    Fits :math:`f(x) \approx c + b^\top x + x^\top A x` (all monomials of total degree at
-    most 2 in the coordinates) by least squares over the points and returns
-    :math:`R^2 = 1 - \sum_i r_i^2 / \sum_i (f_i - \bar f)^2`. A critic with :math:`R^2 \approx 1`
-    is, on these points, a quadratic: its :math:`E_P f - E_Q f` depends on the two
-    distributions only through their means and second moments. :math:`R^2` is invariant
-    under invertible affine maps of the points.
-
-    Args:
-        points: shape ``(n, d)`` or ``(seeds, n, d)`` (``(n,)`` is n points in 1-D).
-        values: the function at the points, shape ``(n,)`` or ``(seeds, n)``.
-
-    Returns:
-        A ``float``, or an array of shape ``(seeds,)`` when either input has a seed axis.
-
-    Raises:
-        ValueError: for mismatched shapes, non-finite inputs, constant values, or fewer
-            points than monomials.
-    """
-    x, f, batched = _points_and_values(points, values)  # (S, n, d), (S, n)
-    n, d = x.shape[1], x.shape[2]
-    iu = torch.triu_indices(d, d)
-    # centre and scale first: the fit is affine-invariant, and the design is better conditioned
-    z = (x - x.mean(1, keepdim=True)) / x.std(1, keepdim=True).clamp_min(1e-300)
-    design = torch.cat([torch.ones_like(z[..., :1]), z, (z[..., :, None] * z[..., None, :])[..., iu[0], iu[1]]], -1)
-    if n < design.shape[-1]:
-        raise ValueError(f"need at least {design.shape[-1]} points for a quadratic fit in {d} dimensions, got {n}")
-    centred = f - f.mean(1, keepdim=True)  # (S, n)
-    total = (centred ** 2).sum(1)
-    if bool((total == 0).any()):
-        raise ValueError("values are constant: R^2 is undefined")
-    coef = torch.linalg.lstsq(design, f[..., None], driver="gelsd").solution  # (S, k, 1)
-    resid = f - (design @ coef)[..., 0]
-    out = (1 - (resid ** 2).sum(1) / total).numpy()
-    return out if batched else float(out[0])

@@ -161,3 +161,18 @@ def test_sampling_on_cuda_accepts_either_name_of_the_device():
     assert x.device.type == "cuda" and x.shape == (5, 2)
     with pytest.raises(ValueError, match="differs from the generator's device"):
         distributions.ring().sample(5, generator=rng, device="cpu")
+
+
+def test_point_sets_as_the_metrics_take_them():
+    x, batched = distributions.as_point_sets("x", np.arange(3.0))
+    assert x.shape == (1, 3, 1) and x.dtype == torch.float64 and not batched
+    x, batched = distributions.as_point_sets("x", torch.zeros(2, 5, 3))
+    assert x.shape == (2, 5, 3) and batched
+    xs, ys, batched = distributions.as_point_pair(torch.zeros(4, 2), torch.ones(3, 6, 2))
+    assert xs.shape == (3, 4, 2) and ys.shape == (3, 6, 2) and batched
+    with pytest.raises(ValueError, match="x must be finite"):
+        distributions.as_point_sets("x", [math.nan, 1.0])
+    with pytest.raises(ValueError, match="same dimension"):
+        distributions.as_point_pair(torch.zeros(4, 2), torch.zeros(4, 3))
+    with pytest.raises(ValueError, match="same number of seeds"):
+        distributions.as_point_pair(torch.zeros(2, 4, 2), torch.zeros(3, 4, 2))
