@@ -7,71 +7,22 @@ discriminator that maximises :math:`V(D, G) = E_p \log D(x) + E_q \log(1 - D(x))
 
 and the value there is :math:`V(D^*, G) = -\log 4 + 2\,\mathrm{JSD}(p \,\|\, q)`
 (Goodfellow et al., 2014). Here :math:`p` and :math:`q` are any objects with an exact
-``log_prob`` (such as :class:`gan_lab.data.GaussianMixture` or a ``torch.distributions``
+``log_prob`` (such as :class:`gan_lab.distributions.GaussianMixture` or a ``torch.distributions``
 distribution). Expectations are computed by quadrature in one dimension and by Monte
-Carlo otherwise; both work on log densities, so nothing underflows.
+Carlo otherwise (:mod:`gan_lab.quadrature`); both work on log densities, so nothing underflows.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Callable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from . import quadrature
+
 LOG2 = math.log(2.0)
-_OFFSETS = np.array([0.0, 1.0, 2.0, 4.0, 8.0, 16.0])  # quadrature breakpoints, in component scales
-_NODES = [np.polynomial.legendre.leggauss(n) for n in (10, 20)]  # a low and a high rule
-_MAX_PIECES = 20_000  # stop refining past this many pieces (the error estimate then says so)
-
-# f(log p, log q) -> the integrand's factor; the expectation is E_p f_p + E_q f_q.
-Factor = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-
-
-def _check_density(name: str, dist) -> None:
-    if not callable(getattr(dist, "log_prob", None)):
-        raise TypeError(f"{name} must have a log_prob method, got {type(dist).__name__}")
-
-
-def _dim(name: str, dist) -> int:
-    """The event dimension: ``.dim``, else a torch ``event_shape``, else one sample's shape."""
-    dim = getattr(dist, "dim", None)
-    if isinstance(dim, int):
-        return dim
-    event_shape = getattr(dist, "event_shape", None)
-    if event_shape is not None:
-        return 1 if len(event_shape) == 0 else int(event_shape[-1])
-    if callable(getattr(dist, "sample", None)):
-        x = _sample(dist, 1, None)
-        return 1 if x.ndim == 1 else int(x.shape[-1])
-    raise TypeError(f"{name} must expose .dim, .event_shape or .sample to tell its dimension")
-
-
-def _check_pair(p, q) -> int:
-    _check_density("p", p)
-    _check_density("q", q)
-    dp, dq = _dim("p", p), _dim("q", q)
-    if dp != dq:
-        raise ValueError(f"p and q must have the same dimension, got p.dim={dp} and q.dim={dq}")
-    return dp
-
-
-def _sample(dist, n: int, generator: torch.Generator | None) -> torch.Tensor:
-    """``n`` samples as float64, shape ``(n, d)`` (or ``(n,)`` for scalar torch distributions)."""
-    if isinstance(dist, torch.distributions.Distribution):
-        # torch.distributions take no generator and draw on the CPU here: seed the global CPU
-        # generator from ``generator`` (on any device), draw, then restore it. Only the CPU
-        # generator is touched (torch.manual_seed would also reseed every CUDA generator).
-        with torch.random.fork_rng(devices=[]):
-            if generator is not None:
-                seed = int(torch.randint(2**62, (1,), generator=generator, device=generator.device))
-                torch.default_generator.manual_seed(seed)
-            x = dist.sample((n,))
-    else:
-        x = dist.sample(n, generator=generator)
-    return x.to(torch.float64)
 
 
 def optimal_discriminator_logit(p, q, x) -> torch.Tensor:
@@ -85,7 +36,7 @@ def optimal_discriminator_logit(p, q, x) -> torch.Tensor:
     Returns:
         A tensor of the batch shape ``(...)``.
     """
-    _check_pair(p, q)
+    quadrature.check_pair(p, q)
     x = torch.as_tensor(x)
     if not x.is_floating_point():
         x = x.to(torch.float64)
@@ -111,130 +62,6 @@ def optimal_discriminator(p, q, x) -> torch.Tensor:
         ValueError: if ``p`` and ``q`` have different dimensions.
     """
     return torch.sigmoid(optimal_discriminator_logit(p, q, x))
-
-
-def _breakpoints(name: str, dist) -> tuple[np.ndarray, float]:
-    """Points that split the real line so that quadrature sees every component of ``dist``.
-
-    Returns the points and the largest component scale (the tails' length scale).
-    """
-    if hasattr(dist, "means") and hasattr(dist, "stds"):
-        centres = torch.as_tensor(dist.means).reshape(-1)
-        scales = torch.as_tensor(dist.stds).reshape(-1)
-    elif hasattr(dist, "mean") and hasattr(dist, "stddev"):  # torch.distributions
-        centres, scales = dist.mean.reshape(-1), dist.stddev.reshape(-1)
-    else:
-        raise TypeError(
-            f"{name}: one-dimensional quadrature needs means and stds (or mean and stddev) "
-            "to place its breakpoints; pass method='mc' to use Monte Carlo instead"
-        )
-    c = centres.double().numpy()[:, None]  # (K, 1)
-    s = scales.double().numpy()[:, None]
-    if not (np.isfinite(c).all() and np.isfinite(s).all() and (s > 0).all()):
-        raise ValueError(f"{name}: quadrature needs finite means and positive finite scales")
-    return np.concatenate([c - s * _OFFSETS, c + s * _OFFSETS]).ravel(), float(s.max())
-
-
-def _weighted(log_density: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
-    """``exp(log_density) * factor``, taking ``0 * anything = 0`` where the density is zero."""
-    density = log_density.exp()
-    return torch.where(density > 0, density * factor, torch.zeros_like(factor))
-
-
-def _expectation(
-    p, q, f_p: Factor, f_q: Factor | None, method: str, n_samples: int, generator: torch.Generator | None
-) -> tuple[float, float]:
-    r""":math:`E_p f_p + E_q f_q` and its error: the quadrature error estimate, or the Monte Carlo standard error."""
-    dim = _check_pair(p, q)
-    if method not in ("auto", "quad", "mc"):
-        raise ValueError(f"method must be 'auto', 'quad' or 'mc', got {method!r}")
-    if method == "quad" and dim != 1:
-        raise ValueError(f"method='quad' needs one-dimensional p and q, got dim={dim}")
-    if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 2:
-        raise ValueError(f"n_samples must be an int >= 2, got {n_samples!r}")
-    if method == "quad" or (method == "auto" and dim == 1):
-        return _quadrature(p, q, f_p, f_q)
-    for name, dist in (("p", p), ("q", q)):
-        if not callable(getattr(dist, "sample", None)):
-            raise TypeError(f"{name} must have a sample method for the Monte Carlo estimate")
-    total, variance = 0.0, 0.0
-    for dist, f in ((p, f_p), (q, f_q)):
-        if f is None:
-            continue
-        x = _sample(dist, n_samples, generator)  # (n, d) or (n,)
-        if dim == 1:
-            x = x.reshape(n_samples)  # plain points, which any 1-D log_prob maps to (n,)
-        lp, lq = p.log_prob(x), q.log_prob(x)  # (n,)
-        if lp.shape != (n_samples,) or lq.shape != (n_samples,):
-            raise ValueError(
-                f"log_prob must map {tuple(x.shape)} samples to shape ({n_samples},), "
-                f"got {tuple(lp.shape)} for p and {tuple(lq.shape)} for q"
-            )
-        values = f(lp, lq)
-        total += float(values.mean())
-        variance += float(values.var()) / n_samples
-    return total, math.sqrt(variance)
-
-
-def _gauss_legendre(
-    integrand: Callable[[torch.Tensor], torch.Tensor], edges: np.ndarray, tail_scale: float, max_rounds: int = 30
-) -> tuple[np.ndarray, float]:
-    """Adaptive, vectorised Gauss-Legendre quadrature of a vector integrand over the real line.
-
-    Each piece maps ``u`` in ``[lo, hi]`` (a part of ``[0, 1]``) to ``x = a + s g(u)``, with
-    ``g(u) = u`` between two edges and ``g(u) = -u / (1 - u)`` or ``u / (1 - u)`` on the two
-    tails. A piece is accepted when its 10- and 20-node rules agree; the others are halved.
-    """
-    kind = np.concatenate([[-1.0], np.zeros(len(edges) - 1), [1.0]])  # (P,) -1, 0, 1: left tail, finite, right tail
-    a = np.concatenate([edges[:1], edges[:-1], edges[-1:]])
-    s = np.concatenate([[tail_scale], np.diff(edges), [tail_scale]])
-    lo, hi = np.zeros_like(a), np.ones_like(a)
-    total, error = 0.0, 0.0
-    for round_ in range(max_rounds):
-        estimates = []
-        for nodes, w in _NODES:
-            u = lo[:, None] + (hi - lo)[:, None] * (nodes + 1) / 2  # (P, n)
-            tail = kind[:, None] != 0
-            g = np.where(tail, kind[:, None] * u / (1 - u), u)
-            dg = np.where(tail, 1 / (1 - u) ** 2, 1.0)
-            x = a[:, None] + s[:, None] * g
-            values = integrand(torch.from_numpy(x.ravel())).numpy().reshape(*x.shape, -1)  # (P, n, C)
-            weights = w * (hi - lo)[:, None] / 2 * s[:, None] * dg  # (P, n)
-            estimates.append((weights[..., None] * values).sum(1))  # (P, C)
-        low, high = estimates
-        piece_err = np.abs(high - low).max(1)  # (P,)
-        last = round_ == max_rounds - 1 or len(a) > _MAX_PIECES
-        done = (piece_err <= 1e-15 + 1e-12 * np.abs(high).max(1)) | last
-        total, error = total + high[done].sum(0), error + piece_err[done].sum()
-        keep = ~done
-        if not keep.any():
-            break
-        kind, a, s, lo, hi = (np.repeat(t[keep], 2) for t in (kind, a, s, lo, hi))
-        mid = (lo + hi) / 2
-        lo, hi = np.where(np.arange(len(lo)) % 2 == 0, lo, mid), np.where(np.arange(len(hi)) % 2 == 0, mid, hi)
-    return total, float(error)
-
-
-def _quadrature(p, q, f_p: Factor, f_q: Factor | None) -> tuple[float, float]:
-    r"""Integrate over the real line with breakpoints at every component of ``p`` and ``q``.
-
-    :math:`E_p f_p` is computed as :math:`\int p f_p / \int p` on the same nodes, so the
-    quadrature's error in normalising a narrow density cancels, and a bounded :math:`f_p`
-    gives an average within the same bounds.
-    """
-
-    def integrand(x: torch.Tensor) -> torch.Tensor:
-        lp, lq = p.log_prob(x).reshape(-1), q.log_prob(x).reshape(-1)  # (N,)
-        out = [_weighted(lp, f_p(lp, lq)), lp.exp()]
-        if f_q is not None:
-            out += [_weighted(lq, f_q(lp, lq)), lq.exp()]
-        return torch.stack(out, dim=-1)  # (N, C)
-
-    (edges_p, scale_p), (edges_q, scale_q) = _breakpoints("p", p), _breakpoints("q", q)
-    edges = np.unique(np.concatenate([edges_p, edges_q]))
-    res, err = _gauss_legendre(integrand, edges, max(scale_p, scale_q))
-    value = res[0] / res[1] + (res[2] / res[3] if f_q is not None else 0.0)
-    return float(value), err
 
 
 def _jsd_p(lp: torch.Tensor, lq: torch.Tensor) -> torch.Tensor:
@@ -284,7 +111,7 @@ def jsd(
         TypeError: if ``p`` or ``q`` lacks ``log_prob`` (or what the method needs).
         ValueError: if the dimensions differ, ``n_samples < 2`` or ``method`` is unknown.
     """
-    value, err = _expectation(p, q, _jsd_p, _jsd_q, method, n_samples, generator)
+    value, err = quadrature.expectation(p, q, _jsd_p, _jsd_q, method, n_samples, generator)
     return (value, err) if return_se else value
 
 
@@ -308,7 +135,7 @@ def value_at_optimum(
         The value, or ``(value, error)`` when ``return_se`` is true.
     """
     # log D* = -softplus(log q - log p), log(1 - D*) = -softplus(log p - log q)
-    value, err = _expectation(
+    value, err = quadrature.expectation(
         p, q, lambda lp, lq: -F.softplus(lq - lp), lambda lp, lq: -F.softplus(lp - lq), method, n_samples, generator
     )
     return (value, err) if return_se else value
@@ -330,7 +157,7 @@ def kl(
     Returns:
         The divergence, or ``(divergence, error)`` when ``return_se`` is true.
     """
-    value, err = _expectation(p, q, lambda lp, lq: lp - lq, None, method, n_samples, generator)
+    value, err = quadrature.expectation(p, q, lambda lp, lq: lp - lq, None, method, n_samples, generator)
     return (value, err) if return_se else value
 
 
@@ -425,7 +252,7 @@ def total_variation(
         TypeError: if ``p`` or ``q`` lacks ``log_prob`` (or what the method needs).
         ValueError: if the dimensions differ, ``n_samples < 2`` or ``method`` is unknown.
     """
-    value, err = _expectation(
+    value, err = quadrature.expectation(
         p, q, lambda lp, lq: 0.5 * _tv_factor(lp, lq), lambda lp, lq: 0.5 * _tv_factor(lq, lp), method, n_samples, generator
     )
     return (value, err) if return_se else value
@@ -465,7 +292,7 @@ def pearson_chi2(
         TypeError: if ``p`` or ``q`` lacks ``log_prob`` (or what the method needs).
         ValueError: if the dimensions differ, ``n_samples < 2`` or ``method`` is unknown.
     """
-    _check_pair(p, q)  # validate in the caller's order, so errors name p and q correctly
+    quadrature.check_pair(p, q)  # validate in the caller's order, so errors name p and q correctly
 
     def factor(lq: torch.Tensor, lp: torch.Tensor) -> torch.Tensor:
         ratio_sq = torch.expm1(lp - lq) ** 2  # (p/q - 1)^2
@@ -477,7 +304,7 @@ def pearson_chi2(
     try:
         # an expectation over q alone: swap the roles, E_q f(log q, log p)
         with np.errstate(invalid="ignore"):
-            value, err = _expectation(q, p, factor, None, method, n_samples, generator)
+            value, err = quadrature.expectation(q, p, factor, None, method, n_samples, generator)
     except _Diverged:
         value, err = math.inf, math.inf
     if not math.isfinite(value):
@@ -587,7 +414,7 @@ def wasserstein1_1d(p, q, *, return_se: bool = False) -> float | tuple[float, fl
     Args:
         p: a one-dimensional distribution with ``cdf`` and with ``means`` and ``stds``
             (or ``mean`` and ``stddev``), such as a 1-D
-            :class:`gan_lab.data.GaussianMixture` or a ``torch.distributions.Normal``.
+            :class:`gan_lab.distributions.GaussianMixture` or a ``torch.distributions.Normal``.
         q: the same for the other distribution.
         return_se: also return the quadrature's absolute error estimate.
 
@@ -607,7 +434,7 @@ def wasserstein1_1d(p, q, *, return_se: bool = False) -> float | tuple[float, fl
         if (isinstance(dim, int) and dim != 1) or (event_shape is not None and tuple(event_shape) not in ((), (1,))):
             raise ValueError(f"{name} must be one-dimensional, got dim={dim if dim is not None else tuple(event_shape)}")
 
-    (edges_p, scale_p), (edges_q, scale_q) = _breakpoints("p", p), _breakpoints("q", q)
+    (edges_p, scale_p), (edges_q, scale_q) = quadrature.breakpoints("p", p), quadrature.breakpoints("q", q)
     edges = np.unique(np.concatenate([edges_p, edges_q]))
     far = torch.tensor([edges[-1] + 100 * max(scale_p, scale_q)], dtype=torch.float64)  # (1,)
     limit_p, limit_q = float(p.cdf(far).reshape(-1)[0]), float(q.cdf(far).reshape(-1)[0])  # 1 up to rounding
@@ -619,6 +446,6 @@ def wasserstein1_1d(p, q, *, return_se: bool = False) -> float | tuple[float, fl
         f_p, f_q = p.cdf(x).reshape(-1) / limit_p, q.cdf(x).reshape(-1) / limit_q  # (N,)
         return (f_p - f_q).abs()[:, None]  # (N, 1)
 
-    res, err = _gauss_legendre(integrand, edges, max(scale_p, scale_q))
+    res, err = quadrature.gauss_legendre(integrand, edges, max(scale_p, scale_q))
     value = float(res[0])
     return (value, err) if return_se else value
