@@ -69,13 +69,15 @@ def mlp(sizes: Sequence[int]) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-def _sync(dev: torch.device) -> None:
+def sync(dev: torch.device) -> None:
+    """Wait for the device's queued work (CUDA), so that a wall-clock reading covers it; no-op on the CPU."""
     if dev.type == "cuda":
         torch.cuda.synchronize(dev)
 
 
 def plain_mlp_gan(steps: int, *, seed: int = 0, batch_size: int = 256, hidden: Sequence[int] = (64, 64),
-                  z_dim: int = 2, lr: float = 1e-3, betas=(0.5, 0.999), dist=None, device: str = "cpu") -> PlainRun:
+                  z_dim: int = 2, lr: float = 1e-3, betas=(0.5, 0.999), dist=None,
+                  device: str = "cpu") -> PlainRun:
     """The 2-D GAN written the obvious way (pytorch/examples style); the reference for ``fit``.
 
     ``G = nn.Sequential(Linear(z_dim, 64), LeakyReLU(0.2), Linear(64, 64), LeakyReLU(0.2), Linear(64, 2))``
@@ -115,13 +117,13 @@ def plain_mlp_gan(steps: int, *, seed: int = 0, batch_size: int = 256, hidden: S
         opt_g.step()
         run.d_loss.append(d_loss.item())
         run.g_loss.append(g_loss.item())
-    _sync(dev)
+    sync(dev)
     run.seconds = time.perf_counter() - start
     return run
 
 
 class Maxout(nn.Module):
-    """A maxout layer written plainly: ``nn.Linear(a, b * pieces)``, then the maximum over each unit's pieces."""
+    """A maxout layer written plainly: ``nn.Linear(a, b * pieces)``, then the max over each unit's pieces."""
 
     def __init__(self, in_features: int, out_features: int, pieces: int = 5):
         super().__init__()
@@ -145,7 +147,8 @@ def pacgan_networks(z_dim: int = 2, x_dim: int = 2, g_hidden=(400,) * 4, d_hidde
         g_layers += [nn.Linear(a, b), nn.BatchNorm1d(b, momentum=0.05), nn.ReLU()]
     G = nn.Sequential(*g_layers, nn.Linear(g_hidden[-1], x_dim))
     sizes = (pack * x_dim, *d_hidden)
-    D = nn.Sequential(*[Maxout(a, b, pieces) for a, b in zip(sizes[:-1], sizes[1:])], nn.Linear(d_hidden[-1], 1))
+    D = nn.Sequential(*[Maxout(a, b, pieces) for a, b in zip(sizes[:-1], sizes[1:])],
+                      nn.Linear(d_hidden[-1], 1))
     for m in (*G.modules(), *D.modules()):
         if isinstance(m, nn.Linear):
             nn.init.normal_(m.weight, 0.0, 0.02)
@@ -187,7 +190,7 @@ def plain_pacgan(steps: int, *, seed: int = 0, batch_size: int = 100, pack: int 
         opt_g.step()
         run.d_loss.append(d_loss.item())
         run.g_loss.append(g_loss.item())
-    _sync(dev)
+    sync(dev)
     run.seconds = time.perf_counter() - start
     return run
 
@@ -209,7 +212,8 @@ def plain_dcgan(images: torch.Tensor, steps: int, *, seed: int = 0, batch_size: 
 
     steps, batch_size = checks.positive_int("steps", steps), checks.positive_int("batch_size", batch_size)
     if not isinstance(images, torch.Tensor) or images.dtype != torch.uint8:
-        raise TypeError(f"images must be a uint8 tensor, got {getattr(images, 'dtype', type(images).__name__)}")
+        got = getattr(images, "dtype", type(images).__name__)
+        raise TypeError(f"images must be a uint8 tensor, got {got}")
     images = images[:, None] if images.ndim == 3 else images
     if images.ndim != 4 or len(images) < batch_size:
         raise ValueError(f"images must be (N, 28, 28) or (N, 1, 28, 28) with N >= batch_size={batch_size}, "
@@ -244,7 +248,7 @@ def plain_dcgan(images: torch.Tensor, steps: int, *, seed: int = 0, batch_size: 
             run.g_loss.append(g_loss.item())
             if len(run.g_loss) == steps:
                 break
-    _sync(dev)
+    sync(dev)
     run.seconds = time.perf_counter() - start
     return run
 
@@ -316,7 +320,8 @@ def jax_mlp_gan(steps: int, *, seeds: int = 1, seed: int = 0, batch_size: int = 
                                                         jax.random.normal(k_z1, (batch_size, z_dim)))
         updates, d_state = opt_d.update(d_grads, d_state, d_params)
         d_params = optax.apply_updates(d_params, updates)
-        g_loss, g_grads = jax.value_and_grad(g_loss_fn)(g_params, d_params, jax.random.normal(k_z2, (batch_size, z_dim)))
+        z = jax.random.normal(k_z2, (batch_size, z_dim))  # fresh noise for the G step
+        g_loss, g_grads = jax.value_and_grad(g_loss_fn)(g_params, d_params, z)
         updates, g_state = opt_g.update(g_grads, g_state, g_params)
         g_params = optax.apply_updates(g_params, updates)
         return (g_params, d_params, g_state, d_state, key), (d_loss, g_loss)

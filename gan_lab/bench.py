@@ -2,35 +2,30 @@
 
 Every figure is the ratio of two runs made side by side in one process, never an extrapolation:
 the engine (:func:`gan_lab.train.fit`, :func:`gan_lab.images.fit_images`) against a plain PyTorch
-loop of the same networks written the obvious way (:mod:`gan_lab.baselines`), repeated
-``repeats`` times in alternation, with the minimum and median over the repeats. Rates are
-seed-steps per second (one seed-step: one D and one G update of one seed), each run timed by
-the wall clock around the whole call. The plain loops run under the same CPU thread count as
-``fit`` (``TrainConfig.cpu_threads``, 1 by default). ``fit`` is measured with both engines:
-``eager`` (``compile=False``) and ``compiled`` (``compile=True``, the whole step through
-``torch.compile``), the latter with its compilation seconds (``Run.compile_seconds``), its
-warm rate (compilation excluded) and its total rate (compilation included) for the budget.
-Where ``fit`` has no ``compile`` option the compiled rows are skipped with a note.
+loop of the same networks written the obvious way (:mod:`gan_lab.baselines`), alternating for
+``repeats`` rounds, with the minimum and median over the rounds. Rates are seed-steps per second
+(one D and one G update of one seed). The plain loops run under ``fit``'s CPU thread count
+(``TrainConfig.cpu_threads``, 1 by default). ``fit`` runs with both engines, ``eager``
+(``compile=False``) and ``compiled`` (``compile=True``), the latter with its compilation seconds
+(``Run.compile_seconds``), its warm rate (compilation excluded) and its total rate (included);
+where the engine has no ``compile`` option the compiled rows are skipped with a note.
 
-With no workload the suite runs all of them and writes ``results/bench-<device>.json`` with
-provenance; one workload alone writes ``results/bench-<workload>-<device>.json``:
+The suite (no workload) runs them all and writes ``results/bench-<device>.json`` with provenance;
+one workload alone writes ``results/bench-<workload>-<device>.json``:
 
 ``seeds``
-    The 2-D GAN (ring, MLP 64-64, batch 256, NS loss, Adam): one seed of ``fit`` against one plain
-    run; K = 8 and 64 seeds batched in one ``fit`` against K plain runs made in sequence (with a
-    shorter budget each, ``--seq-steps``), compared per seed-step.
+    2-D GAN (ring, MLP 64-64, batch 256, NS loss, Adam): one seed of ``fit`` against one plain run;
+    K = 8 and 64 seeds batched in one ``fit`` against K plain runs in sequence (shorter each).
 ``pacgan``
-    The PacGAN networks and training setup (:data:`gan_lab.reproduce.PACGAN_ARCH`, ``PACGAN_TRAIN``):
-    one and 20 seeds of ``fit`` against one and 20 plain runs in sequence.
+    The PacGAN networks and setup (:data:`gan_lab.reproduce.PACGAN_ARCH`, ``PACGAN_TRAIN``): 1 and
+    20 seeds of ``fit`` against 1 and 20 plain runs in sequence.
 ``mnist``
-    The MNIST DCGAN step: :func:`gan_lab.images.fit_images` (no moving average, like the plain loop)
-    against a plain ``DataLoader`` loop of the same networks.
+    The MNIST DCGAN step: :func:`gan_lab.images.fit_images` against a plain ``DataLoader`` loop.
 ``jax``
-    Optional peer: the same 2-D GAN step in JAX + optax, jitted, one seed and 16 seeds under
-    ``jax.vmap``, beside ``fit`` in the same process; skipped with a line where jax is missing.
+    Optional peer: the 2-D GAN step in JAX + optax, jitted, 1 seed and 16 under ``jax.vmap``, beside
+    ``fit``; skipped with a line where jax or optax is missing (never a dependency).
 ``chapters``
-    The wall time of every chapter executed from a clean kernel in a chosen profile
-    (``quick`` by default), as the book build runs it (``bench-chapters-<profile>-<device>.json``).
+    Each chapter's wall time from a clean kernel (``bench-chapters-<profile>-<device>.json``).
 """
 
 from __future__ import annotations
@@ -40,6 +35,7 @@ import os
 import re
 import statistics
 import time
+import warnings
 from pathlib import Path
 
 import torch
@@ -50,6 +46,9 @@ from .results import provenance, save_json
 ROOT = Path(__file__).resolve().parents[1]
 WORKLOADS = ("suite", "seeds", "pacgan", "mnist", "jax", "chapters")
 ENGINES = ("eager", "compiled")  #: fit's engines: ``compile=False`` and ``compile=True``
+#: The 2-D GAN of the ``seeds`` and ``jax`` workloads (also :func:`baselines.plain_mlp_gan`'s defaults).
+MLP_GAN = dict(batch_size=256, z_dim=2, g_hidden=(64, 64), d_hidden=(64, 64), loss="ns", lr_g=1e-3, lr_d=1e-3,
+               betas=(0.5, 0.999))
 
 
 class CompileUnsupported(RuntimeError):
@@ -62,30 +61,30 @@ def stats(values) -> dict:
     return {"min": min(values), "median": statistics.median(values), "all": values}
 
 
-def _sync(dev: torch.device) -> None:
-    if dev.type == "cuda":
-        torch.cuda.synchronize(dev)
-
-
 def _call_engine(fn, engine: str, dev: torch.device) -> dict:
-    """Run ``fn(compile=...)`` for ``engine``: wall seconds, compilation seconds and the engine's own clock.
+    """Run ``fn(compile=...)``: wall, compilation and engine-clock seconds, and any warnings.
 
-    Until the engine has a ``compile`` option its ``TypeError`` makes the eager engine run as
-    ``fn()`` (the engine's only path) and the compiled one raise :class:`CompileUnsupported`.
+    Where the engine has no ``compile`` option (``TypeError``) the eager engine runs as ``fn()``
+    and the compiled one raises :class:`CompileUnsupported`.
     """
-    _sync(dev)
+    baselines.sync(dev)
     start, option = time.perf_counter(), True
-    try:
-        run = fn(compile=engine == "compiled")
-    except TypeError as err:
-        if "compile" not in str(err):
-            raise
-        if engine == "compiled":
-            raise CompileUnsupported(f"compiled rows skipped: this engine takes no compile option ({err})") from err
-        run, option = fn(), False
-    _sync(dev)
-    return {"seconds": time.perf_counter() - start, "compile_seconds": float(getattr(run, "compile_seconds", 0.0)),
-            "run_seconds": float(run.seconds), "compile_option": option}
+    with warnings.catch_warnings(record=True) as caught:  # a compile fallback warns: keep what it said
+        warnings.simplefilter("always")
+        try:
+            run = fn(compile=engine == "compiled")
+        except TypeError as err:
+            if "compile" not in str(err):
+                raise
+            if engine == "compiled":
+                raise CompileUnsupported(f"compiled rows skipped: no compile option in this engine ({err})") \
+                    from err
+            run, option = fn(), False
+    baselines.sync(dev)
+    return {"seconds": time.perf_counter() - start, "run_seconds": float(run.seconds),
+            "compile_seconds": float(getattr(run, "compile_seconds", 0.0)), "compile_option": option,
+            "engine": getattr(run, "engine", engine if option else "eager"),
+            "warnings": sorted({str(w.message) for w in caught if "gan_lab" in w.filename})}
 
 
 def _loop_seconds(result) -> float:
@@ -98,17 +97,13 @@ def _loop_seconds(result) -> float:
 
 def compare(fit_fn, fit_seed_steps: int, plain_fn, plain_seed_steps: int, *, repeats: int, device,
             threads: int | None, engines=ENGINES, warmup=None, clock: str = "wall") -> dict:
-    """Time the engine against a plain baseline, alternating, ``repeats`` times in this process.
+    """Time the engine against a plain baseline, alternating, ``repeats`` rounds in this process.
 
     Args:
-        fit_fn: ``fit_fn(compile=bool)`` runs the engine once and returns its run.
-        fit_seed_steps: seed-steps one ``fit_fn`` call trains (seeds x steps).
-        plain_fn: ``plain_fn()`` runs the baseline once (it may be several plain runs in sequence).
-        plain_seed_steps: seed-steps one ``plain_fn`` call trains.
-        repeats: timed rounds; each round runs the baseline, then each engine.
-        device: where both run.
-        threads: CPU threads for the plain loops (the engine is given the same count).
-        engines: which of :data:`ENGINES` to time.
+        fit_fn: ``fit_fn(compile=bool)`` runs the engine once (``fit_seed_steps`` seed-steps): its run.
+        plain_fn: ``plain_fn()`` runs the baseline once (``plain_seed_steps``; maybe K plain runs in turn).
+        repeats: timed rounds; each runs the baseline, then each of ``engines`` (:data:`ENGINES`).
+        threads: CPU threads for the plain loops (give the engine the same count).
         warmup: an untimed callable run first (allocator, kernel selection, lazy imports).
         clock: ``"wall"``: each side timed by the wall clock around the whole call; ``"loop"``: each
             side's own clock of its training loop (``Run.seconds``, which includes compilation, and
@@ -133,10 +128,10 @@ def compare(fit_fn, fit_seed_steps: int, plain_fn, plain_seed_steps: int, *, rep
     plain, runs, notes = [], {e: [] for e in engines}, {}
     for _ in range(repeats):
         with baselines.cpu_threads(threads if dev.type == "cpu" else None):
-            _sync(dev)
+            baselines.sync(dev)
             start = time.perf_counter()
             result = plain_fn()
-            _sync(dev)
+            baselines.sync(dev)
             plain.append(time.perf_counter() - start if clock == "wall" else _loop_seconds(result))
         for engine in engines:
             if engine in notes:
@@ -147,7 +142,8 @@ def compare(fit_fn, fit_seed_steps: int, plain_fn, plain_seed_steps: int, *, rep
                 notes[engine] = str(err)
     plain_rate = [plain_seed_steps / s for s in plain]
     out = {"clock": clock, "fit": {}, "ratio": {},
-           "plain": {"seed_steps": plain_seed_steps, "seconds": plain, "seed_steps_per_second": stats(plain_rate)}}
+           "plain": {"seed_steps": plain_seed_steps, "seconds": plain,
+                     "seed_steps_per_second": stats(plain_rate)}}
     for engine in engines:
         if engine in notes:
             out["fit"][engine] = {"skipped": notes[engine]}
@@ -155,14 +151,19 @@ def compare(fit_fn, fit_seed_steps: int, plain_fn, plain_seed_steps: int, *, rep
         rows = runs[engine]
         seconds = [r["seconds"] if clock == "wall" else r["run_seconds"] for r in rows]
         rate = [fit_seed_steps / s for s in seconds]
-        record = {"seed_steps": fit_seed_steps, "seconds": seconds, "wall_seconds": [r["seconds"] for r in rows],
+        record = {"seed_steps": fit_seed_steps, "seconds": seconds,
+                  "wall_seconds": [r["seconds"] for r in rows],
                   "run_seconds": [r["run_seconds"] for r in rows]}
         if not all(r["compile_option"] for r in rows):
             record["note"] = "this engine takes no compile option yet: timed as called, its only (eager) path"
+        if any(r["engine"] != engine for r in rows):
+            record["engines_run"] = [r["engine"] for r in rows]  # a failed compile falls back to eager
+        if any(r["warnings"] for r in rows):
+            record["warnings"] = sorted({w for r in rows for w in r["warnings"]})
         if engine == "compiled":
             warm = [fit_seed_steps / max(s - r["compile_seconds"], 1e-9) for s, r in zip(seconds, rows)]
-            record.update(compile_seconds=[r["compile_seconds"] for r in rows], warm_seed_steps_per_second=stats(warm),
-                          total_seed_steps_per_second=stats(rate))
+            record.update(compile_seconds=[r["compile_seconds"] for r in rows],
+                          warm_seed_steps_per_second=stats(warm), total_seed_steps_per_second=stats(rate))
             out["ratio"]["compiled_warm"] = stats([w / p for w, p in zip(warm, plain_rate)])
             out["ratio"]["compiled_total"] = stats([t / p for t, p in zip(rate, plain_rate)])
         else:
@@ -181,7 +182,8 @@ def _line(label: str, row: dict) -> str:
         elif engine == "compiled":
             parts.append(f"compiled x{row['ratio']['compiled_warm']['median']:.2f} warm, "
                          f"x{row['ratio']['compiled_total']['median']:.2f} with "
-                         f"{statistics.median(rec['compile_seconds']):.1f} s compiling")
+                         f"{statistics.median(rec['compile_seconds']):.1f} s compiling"
+                         + (" (fell back to eager: see its warnings)" if "engines_run" in rec else ""))
         else:
             parts.append(f"{engine} x{row['ratio'][engine]['median']:.2f}")
     return f"{label}: " + "; ".join(parts)
@@ -197,7 +199,7 @@ def _ks(seeds) -> list[int]:
 
 def _seed_rows(label: str, cfg: dict, plain, seeds, steps: int, seq_steps, repeats: int, dev, threads,
                engines) -> list[dict]:
-    """One :func:`compare` row per K: ``fit`` with K seeds batched against ``plain(steps, seed)`` K times in turn.
+    """One :func:`compare` row per K: ``fit`` with K seeds batched against K runs of ``plain(steps, seed)``.
 
     Each plain run in a K-run sequence trains ``seq_steps`` steps: by default ``steps`` for K = 1 and
     ``max(10, 8 steps / K)`` otherwise; the rows compare seed-steps per second.
@@ -205,10 +207,11 @@ def _seed_rows(label: str, cfg: dict, plain, seeds, steps: int, seq_steps, repea
     ring, rows = data.ring(), []
     for k in _ks(seeds):
         n = _budget("seq_steps", seq_steps, steps if k == 1 else max(10, steps * 8 // k))
-        row = compare(lambda **kw: train.fit(ring, progress=False, steps=steps, seeds=k, **cfg, **kw), k * steps,
-                      lambda: [plain(n, s) for s in range(k)], k * n, repeats=repeats, device=dev, threads=threads,
-                      engines=engines, warmup=lambda: (plain(3, 0), train.fit(ring, progress=False, steps=3, seeds=k,
-                                                                               **cfg)))
+        fit = lambda steps_=steps, **kw: train.fit(ring, progress=False, steps=steps_, seeds=k,  # noqa: E731
+                                                   **cfg, **kw)
+        row = compare(fit, k * steps, lambda: [plain(n, s) for s in range(k)], k * n, repeats=repeats,
+                      device=dev, threads=threads, engines=engines,
+                      warmup=lambda: (plain(3, 0), _call_engine(lambda **kw: fit(3, **kw), "eager", dev)))
         rows.append({"seeds": k, "fit_steps": steps, "plain_runs": k, "plain_steps_each": n, **row})
         print(_line(f"{label}, {k} seed(s)", row), flush=True)
     return rows
@@ -216,7 +219,7 @@ def _seed_rows(label: str, cfg: dict, plain, seeds, steps: int, seq_steps, repea
 
 def bench_seeds(seeds=(1, 8, 64), steps: int | None = None, seq_steps: int | None = None, repeats: int = 3,
                 device: str | None = None, threads: int | None = 1, engines=ENGINES) -> dict:
-    """The 2-D GAN: ``fit`` with K seeds batched against K plain runs (:func:`baselines.plain_mlp_gan`) in sequence.
+    """The 2-D GAN: ``fit``, K seeds batched, against K plain runs (:func:`baselines.plain_mlp_gan`) in turn.
 
     Args:
         seeds: the K values; K = 1 compares one ``fit`` seed with one plain run of equal budget.
@@ -228,13 +231,13 @@ def bench_seeds(seeds=(1, 8, 64), steps: int | None = None, seq_steps: int | Non
     dev = profile.device(device)
     steps = _budget("steps", steps, 2000 if dev.type == "cuda" else 400)
     threads = None if threads is None else checks.positive_int("threads", threads)
-    cfg = dict(batch_size=256, z_dim=2, g_hidden=(64, 64), d_hidden=(64, 64), loss="ns", lr_g=1e-3, lr_d=1e-3,
-               betas=(0.5, 0.999), device=str(dev), cpu_threads=threads)
+    cfg = dict(MLP_GAN, device=str(dev), cpu_threads=threads)
     plain = lambda n, s: baselines.plain_mlp_gan(n, seed=s, device=str(dev))  # noqa: E731
     return {"config": {**cfg, "steps": steps, "repeats": repeats, "data": "ring(8)",
                        "plain": "baselines.plain_mlp_gan: nn.Sequential, BCE-with-logits, Adam, loss.item() "
                                 "per step, one D then one G step on fresh noise"},
-            "rows": _seed_rows("2-D GAN", cfg, plain, seeds, steps, seq_steps, repeats, dev, threads, engines)}
+            "rows": _seed_rows("2-D GAN", cfg, plain, seeds, steps, seq_steps, repeats, dev, threads,
+                               engines)}
 
 
 def bench_pacgan(seeds=(1, 20), steps: int | None = None, seq_steps: int | None = None, repeats: int = 3,
@@ -260,16 +263,16 @@ def bench_pacgan(seeds=(1, 20), steps: int | None = None, seq_steps: int | None 
 
 
 def mnist_images() -> torch.Tensor:
-    """The MNIST training digits, uint8 ``(N, 28, 28)``, from :func:`gan_lab.data.load_mnist` (or its new home)."""
+    """The MNIST training digits, uint8 ``(N, 28, 28)``, from ``load_mnist`` (data module or its own)."""
     load = getattr(data, "load_mnist", None)
     if load is None:
-        from . import mnist as mnist_mod  # the package split may move the loader  # type: ignore[attr-defined]
+        from . import mnist as mnist_mod  # the package split may move the loader
         load = mnist_mod.load_mnist
     return load("train").images
 
 
-def bench_mnist(images=None, steps: int | None = None, repeats: int = 2, batch_size: int = 128, width: int = 32,
-                device: str | None = None, threads: int | None = 1, engines=ENGINES) -> dict:
+def bench_mnist(images=None, steps: int | None = None, repeats: int = 2, batch_size: int = 128,
+                width: int = 32, device: str | None = None, threads: int | None = 1, engines=ENGINES) -> dict:
     """The MNIST DCGAN step: :func:`gan_lab.images.fit_images` against :func:`baselines.plain_dcgan`.
 
     Both: the same networks, NS loss, Adam(2e-4, (0.5, 0.999)), one D and one G step per step. ``fit_images``
@@ -286,15 +289,17 @@ def bench_mnist(images=None, steps: int | None = None, repeats: int = 2, batch_s
     threads = None if threads is None else checks.positive_int("threads", threads)
     x = mnist_images() if images is None else images
     cfg = dict(loss="ns", batch_size=batch_size, width=width, ema=None, device=str(dev), cpu_threads=threads)
-    fit_fn = lambda steps_=steps, **kw: images_mod.fit_images(x, progress=False, steps=steps_, **cfg, **kw)  # noqa
+    fit_fn = lambda steps_=steps, **kw: images_mod.fit_images(x, progress=False, steps=steps_,  # noqa: E731
+                                                              **cfg, **kw)
     plain = lambda steps_: baselines.plain_dcgan(x, steps_, batch_size=batch_size, width=width,  # noqa: E731
                                                  device=str(dev))
     row = compare(fit_fn, steps, lambda: plain(steps), steps, repeats=repeats, device=dev, threads=threads,
-                  engines=engines, warmup=lambda: (plain(2), fit_fn(2)), clock="loop")
+                  engines=engines, clock="loop",
+                  warmup=lambda: (plain(2), _call_engine(lambda **kw: fit_fn(2, **kw), "eager", dev)))
     print(_line("MNIST DCGAN step", row), flush=True)
     return {"config": {**cfg, "steps": steps, "repeats": repeats, "n_train": len(x),
-                       "plain": "baselines.plain_dcgan: DataLoader over float32 images, shuffled, batch .to(device), "
-                                "default memory format, loss.item() per step"}, **row}
+                       "plain": "baselines.plain_dcgan: DataLoader over float32 images, shuffled, "
+                                "batch .to(device), default memory format, loss.item() per step"}, **row}
 
 
 def bench_jax(seeds=(1, 16), steps: int | None = None, repeats: int = 3, device: str | None = None,
@@ -313,7 +318,7 @@ def bench_jax(seeds=(1, 16), steps: int | None = None, repeats: int = 3, device:
         print(f"JAX peer: skipped: {reason}", flush=True)
         return {"skipped": reason}
     ring = data.ring()
-    cfg = dict(batch_size=256, z_dim=2, loss="ns", device=str(dev), cpu_threads=threads)
+    cfg = dict(MLP_GAN, device=str(dev), cpu_threads=threads)
     record = {"config": {**cfg, "steps": steps, "repeats": repeats}, "rows": []}
     for k in seeds:
         jax_runs: list[dict] = []
@@ -321,8 +326,10 @@ def bench_jax(seeds=(1, 16), steps: int | None = None, repeats: int = 3, device:
         def jax_once():
             jax_runs.append(baselines.jax_mlp_gan(steps, seeds=k))
 
-        row = compare(lambda **kw: train.fit(ring, progress=False, steps=steps, seeds=k, **cfg, **kw), k * steps,
-                      jax_once, k * steps, repeats=repeats, device=dev, threads=threads, engines=engines)
+        fit = lambda steps_=steps, **kw: train.fit(ring, progress=False, steps=steps_, seeds=k,  # noqa: E731
+                                                   **cfg, **kw)
+        row = compare(fit, k * steps, jax_once, k * steps, repeats=repeats, device=dev, threads=threads,
+                      engines=engines, warmup=lambda: _call_engine(lambda **kw: fit(3, **kw), "eager", dev))
         # the JAX figure excludes its compilation (timed apart), so the ratios use its own clock
         jax_rate = [r["seed_steps_per_second"] for r in jax_runs]
         row["jax"] = {"compile_seconds": [r["compile_seconds"] for r in jax_runs],
@@ -337,6 +344,8 @@ def bench_jax(seeds=(1, 16), steps: int | None = None, repeats: int = 3, device:
         print(f"JAX peer, {k} seed(s): jax {statistics.median(jax_rate):.0f} seed-steps/s; fit/jax "
               + ", ".join(f"{e} x{v['median']:.2f}" for e, v in row["ratio"].items()), flush=True)
     return record
+
+
 def bench_chapters(profile_name: str = "quick", chapters=None, timeout: int = 1800) -> dict:
     """Execute chapters from clean kernels, as the book build does, and time each one.
 
@@ -366,7 +375,8 @@ def bench_chapters(profile_name: str = "quick", chapters=None, timeout: int = 18
             seconds, cpu = time.perf_counter() - start, _children_cpu() - cpu_start
             printed = None
             for cell in nb.cells[::-1]:
-                text = "".join(o.get("text", "") for o in cell.get("outputs", []) if o.get("name") == "stdout")
+                text = "".join(o.get("text", "") for o in cell.get("outputs", [])
+                               if o.get("name") == "stdout")
                 match = re.search(r"wall time ([0-9.]+) s", text)
                 if match:
                     printed = float(match.group(1))
@@ -380,7 +390,8 @@ def bench_chapters(profile_name: str = "quick", chapters=None, timeout: int = 18
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
-    return {"profile": profile_name, "chapters": out, "total_seconds": sum(c["seconds"] for c in out.values()),
+    return {"profile": profile_name, "chapters": out,
+            "total_seconds": sum(c["seconds"] for c in out.values()),
             "total_kernel_cpu_seconds": sum(c["kernel_cpu_seconds"] for c in out.values())}
 
 
@@ -394,7 +405,7 @@ def _children_cpu() -> float:
 
 def suite(device: str | None = None, chapters: bool = True, profile_name: str = "quick", repeats: int = 3,
           threads: int | None = 1, engines=ENGINES) -> dict:
-    """Every workload on one device (``seeds``, ``pacgan``, ``mnist``, ``jax``, then ``chapters``) in one record."""
+    """Every workload on one device in one record: ``seeds``, ``pacgan``, ``mnist``, ``jax``, ``chapters``."""
     dev = profile.device(device)
     common = dict(device=str(dev), repeats=repeats, threads=threads, engines=engines)
     record = {"provenance": provenance(dev), "workload": "suite", "cpu_threads": threads}
@@ -415,13 +426,13 @@ def main(argv=None) -> dict:
     parser.add_argument("--seeds", type=int, nargs="+", default=None,
                         help="K values (seeds: 1 8 64; pacgan: 1 20; jax: 1 16)")
     parser.add_argument("--steps", type=int, default=None, help="fit's steps per run (default per workload)")
-    parser.add_argument("--seq-steps", type=int, default=None, help="steps of each plain run in a K-run sequence")
+    parser.add_argument("--seq-steps", type=int, default=None, help="steps of each plain run in a K-run row")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=train.TrainConfig.cpu_threads,
                         help="CPU threads for fit and the plain loops alike")
     parser.add_argument("--engines", nargs="+", default=list(ENGINES), choices=ENGINES)
     parser.add_argument("--pack", type=int, default=1, help="pacgan: packing degree")
-    parser.add_argument("--profile", default="quick", choices=list(profile.PROFILES), help="chapters' profile")
+    parser.add_argument("--profile", default="quick", choices=list(profile.PROFILES), help="chapter profile")
     parser.add_argument("--chapter", action="append", default=None, help="a chapter notebook (repeatable)")
     parser.add_argument("--no-chapters", action="store_true", help="suite without the chapter timings")
     parser.add_argument("--device", default=None)
@@ -435,17 +446,14 @@ def main(argv=None) -> dict:
         record = suite(chapters=not args.no_chapters, profile_name=args.profile, **common)
         path = save_json(out / f"bench-{dev.type}.json", record)
     elif name == "chapters":
-        record = {"provenance": provenance(dev), "workload": name, **bench_chapters(args.profile, args.chapter)}
+        record = {"provenance": provenance(dev), "workload": name,
+                  **bench_chapters(args.profile, args.chapter)}
         path = save_json(out / f"bench-chapters-{args.profile}-{dev.type}.json", record)
     else:
-        if name == "seeds":
-            result = bench_seeds(seq_steps=args.seq_steps, **two_d)
-        elif name == "pacgan":
-            result = bench_pacgan(seq_steps=args.seq_steps, pack=args.pack, **two_d)
-        elif name == "jax":
-            result = bench_jax(**two_d)
-        else:
-            result = bench_mnist(steps=args.steps, **common)
+        result = {"seeds": lambda: bench_seeds(seq_steps=args.seq_steps, **two_d),
+                  "pacgan": lambda: bench_pacgan(seq_steps=args.seq_steps, pack=args.pack, **two_d),
+                  "jax": lambda: bench_jax(**two_d),
+                  "mnist": lambda: bench_mnist(steps=args.steps, **common)}[name]()
         record = {"provenance": provenance(dev), "workload": name, "cpu_threads": args.threads, name: result}
         path = save_json(out / f"bench-{name}-{dev.type}.json", record)
     print(f"on {record['provenance']['device_name']} -> {path}")
