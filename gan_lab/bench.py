@@ -96,7 +96,7 @@ def _loop_seconds(result) -> float:
 
 
 def compare(fit_fn, fit_seed_steps: int, plain_fn, plain_seed_steps: int, *, repeats: int, device,
-            threads: int | None, engines=ENGINES, warmup=None, clock: str = "wall") -> dict:
+            threads: int | None, engines=ENGINES, warmup=None, clock: str = "wall", plain_clock=None) -> dict:
     """Time the engine against a plain baseline, alternating, ``repeats`` rounds in this process.
 
     Args:
@@ -108,6 +108,7 @@ def compare(fit_fn, fit_seed_steps: int, plain_fn, plain_seed_steps: int, *, rep
         clock: ``"wall"``: each side timed by the wall clock around the whole call; ``"loop"``: each
             side's own clock of its training loop (``Run.seconds``, which includes compilation, and
             ``PlainRun.seconds``), leaving out one-off work before and after the loop.
+        plain_clock: if given, ``plain_clock(plain_fn())`` is the baseline's seconds (a peer's own clock).
 
     Returns:
         ``plain`` and ``fit`` (per engine) with seconds and seed-steps per second, and ``ratio``:
@@ -132,7 +133,8 @@ def compare(fit_fn, fit_seed_steps: int, plain_fn, plain_seed_steps: int, *, rep
             start = time.perf_counter()
             result = plain_fn()
             baselines.sync(dev)
-            plain.append(time.perf_counter() - start if clock == "wall" else _loop_seconds(result))
+            seconds = time.perf_counter() - start if clock == "wall" else _loop_seconds(result)
+            plain.append(seconds if plain_clock is None else plain_clock(result))
         for engine in engines:
             if engine in notes:
                 continue
@@ -173,9 +175,9 @@ def compare(fit_fn, fit_seed_steps: int, plain_fn, plain_seed_steps: int, *, rep
     return out
 
 
-def _line(label: str, row: dict) -> str:
-    """One printed line per compared row: each engine's median ratio over the plain baseline."""
-    parts = [f"plain {row['plain']['seed_steps_per_second']['median']:.0f} seed-steps/s"]
+def _line(label: str, row: dict, peer: str = "plain") -> str:
+    """One printed line per compared row: each engine's median ratio over the baseline (``peer``)."""
+    parts = [f"{peer} {row['plain']['seed_steps_per_second']['median']:.0f} seed-steps/s"]
     for engine, rec in row["fit"].items():
         if "skipped" in rec:
             parts.append(f"{engine}: skipped")
@@ -306,9 +308,9 @@ def bench_jax(seeds=(1, 16), steps: int | None = None, repeats: int = 3, device:
               threads: int | None = 1, engines=ENGINES) -> dict:
     """The optional JAX peer (:func:`baselines.jax_mlp_gan`) beside ``fit``, per seed-step, in one process.
 
-    Returns ``{"skipped": reason}`` where jax or optax does not import. Else one row per K: JAX's
-    rate (compilation timed apart), ``fit``'s per engine, and ``ratio`` = ``fit`` over JAX per round.
-    JAX's threads are XLA's own (not set here).
+    Returns ``{"skipped": reason}`` where jax or optax does not import. Else one :func:`compare` row
+    per K with ``jax`` in place of ``plain`` (its compilation timed apart): ``ratio`` is ``fit`` over
+    JAX. JAX's threads are XLA's own (not set here).
     """
     dev = profile.device(device)
     seeds, repeats = _ks(seeds), checks.positive_int("repeats", repeats)
@@ -322,27 +324,16 @@ def bench_jax(seeds=(1, 16), steps: int | None = None, repeats: int = 3, device:
     record = {"config": {**cfg, "steps": steps, "repeats": repeats}, "rows": []}
     for k in seeds:
         jax_runs: list[dict] = []
-
-        def jax_once():
-            jax_runs.append(baselines.jax_mlp_gan(steps, seeds=k))
-
         fit = lambda steps_=steps, **kw: train.fit(ring, progress=False, steps=steps_, seeds=k,  # noqa: E731
                                                    **cfg, **kw)
-        row = compare(fit, k * steps, jax_once, k * steps, repeats=repeats, device=dev, threads=threads,
-                      engines=engines, warmup=lambda: _call_engine(lambda **kw: fit(3, **kw), "eager", dev))
-        # the JAX figure excludes its compilation (timed apart), so the ratios use its own clock
-        jax_rate = [r["seed_steps_per_second"] for r in jax_runs]
-        row["jax"] = {"compile_seconds": [r["compile_seconds"] for r in jax_runs],
-                      "seed_steps_per_second": stats(jax_rate)}
-        row.pop("plain")
-        for engine, rec in row["fit"].items():
-            if "skipped" not in rec:
-                key = "warm_seed_steps_per_second" if engine == "compiled" else "seed_steps_per_second"
-                row["ratio"][engine] = stats([f / j for f, j in zip(rec[key]["all"], jax_rate)])
-        row["ratio"] = {e: v for e, v in row["ratio"].items() if e in ENGINES}
+        # JAX's own clock leaves out its compilation (timed apart), as the compiled engine's warm rate does
+        peer = lambda: jax_runs.append(baselines.jax_mlp_gan(steps, seeds=k)) or jax_runs[-1]  # noqa: E731
+        row = compare(fit, k * steps, peer, k * steps, repeats=repeats, device=dev, threads=threads,
+                      engines=engines, plain_clock=lambda r: r["seconds"],
+                      warmup=lambda: _call_engine(lambda **kw: fit(3, **kw), "eager", dev))
+        print(_line(f"JAX peer, {k} seed(s)", row, peer="jax"), flush=True)
+        row["jax"] = dict(row.pop("plain"), compile_seconds=[r["compile_seconds"] for r in jax_runs])
         record["rows"].append({"seeds": k, **row})
-        print(f"JAX peer, {k} seed(s): jax {statistics.median(jax_rate):.0f} seed-steps/s; fit/jax "
-              + ", ".join(f"{e} x{v['median']:.2f}" for e, v in row["ratio"].items()), flush=True)
     return record
 
 

@@ -81,6 +81,24 @@ def test_jax_peer_skips_cleanly_without_jax(monkeypatch, capsys):
     assert "JAX peer: skipped" in capsys.readouterr().out
 
 
+def test_jax_peer_rows_compare_fit_with_the_peers_own_clock(monkeypatch):
+    calls = []
+
+    def fake_jax(steps, seeds=1):  # stands in for the jitted JAX step where jax is not installed
+        calls.append((steps, seeds))
+        return {"seconds": 0.5, "compile_seconds": 2.0, "seed_steps_per_second": steps * seeds / 0.5}
+
+    monkeypatch.setattr(baselines, "jax_available", lambda: None)
+    monkeypatch.setattr(baselines, "jax_mlp_gan", fake_jax)
+    result = bench.bench_jax(seeds=(1, 2), steps=3, repeats=2, device="cpu", engines=("eager",))
+    assert calls == [(3, 1), (3, 1), (3, 2), (3, 2)]  # the peer runs in every round, beside fit
+    for k, row in zip((1, 2), result["rows"]):
+        assert row["seeds"] == k and "plain" not in row and row["jax"]["compile_seconds"] == [2.0, 2.0]
+        assert row["jax"]["seed_steps_per_second"]["all"] == [3 * k / 0.5] * 2  # its own clock, not the wall
+        fit = row["fit"]["eager"]["seed_steps_per_second"]["all"]
+        assert row["ratio"]["eager"]["all"] == pytest.approx([f / (3 * k / 0.5) for f in fit])
+
+
 def test_bench_rejects_bad_arguments():
     with pytest.raises(ValueError, match="seeds must be a positive int"):
         bench.bench_seeds(seeds=(1, 0), steps=2)
