@@ -77,6 +77,7 @@ def _shift(x: torch.Tensor, max_shift: int, g: torch.Generator) -> torch.Tensor:
 @torch.no_grad()
 def predict(classifier: nn.Module, images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
     """Predicted classes ``(N,)`` (int64, CPU) for images (uint8 or floats in ``[-1, 1]``)."""
+    batch_size = checks.positive_int("batch_size", batch_size)
     classifier.eval()
     dev = next(classifier.parameters()).device
     x = as_float_images(images)
@@ -217,6 +218,7 @@ def classifier_features(images, classifier, batch_size: int = 500) -> torch.Tens
     """
     if not callable(getattr(classifier, "features", None)):
         raise TypeError(f"classifier must have a features() method, got {type(classifier).__name__}")
+    batch_size = checks.positive_int("batch_size", batch_size)
     x = as_float_images(images)
     if len(x) < 2:
         raise ValueError(f"need at least 2 images, got {len(x)}")

@@ -315,9 +315,7 @@ class Noisy:
     def __init__(self, base, std: float):
         if not hasattr(base, "sample"):
             raise TypeError(f"base must have a .sample method, got {type(base).__name__}")
-        if not (np.isfinite(std) and std > 0):
-            raise ValueError(f"std must be > 0 and finite, got {std!r}")
-        self.base, self.std = base, float(std)
+        self.base, self.std = base, checks.positive_number("std", std)
 
     @property
     def dim(self) -> int:

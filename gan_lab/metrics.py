@@ -17,6 +17,7 @@ import numbers
 import numpy as np
 import torch
 
+from . import checks
 from .classifier import as_float_images, classifier_features, predict  # noqa: F401 (re-exported)
 from .critics import critic_w1_bound, lipschitz_on, quadratic_r2  # noqa: F401 (re-exported)
 from .distributions import as_point_pair
@@ -201,8 +202,7 @@ def mmd_permutation_test(x, y, bandwidths, n_permutations: int = 200, generator:
     """
     from gan_lab.losses import _bandwidths, _kernel
 
-    if isinstance(n_permutations, bool) or not isinstance(n_permutations, int) or n_permutations < 1:
-        raise ValueError(f"n_permutations must be a positive int, got {n_permutations!r}")
+    n_permutations = checks.positive_int("n_permutations", n_permutations)
     xs, ys, batched = as_point_pair(x, y)  # (S, n, d), (S, m, d)
     n, m = xs.shape[1], ys.shape[1]
     if min(n, m) < 2:
@@ -312,6 +312,7 @@ def classifier_fid(images_a, images_b, classifier, batch_size: int = 500) -> flo
 
 def class_histogram(images, classifier, n_classes: int = 10) -> np.ndarray:
     """Counts of the classifier's predicted classes over ``images``: int64 array ``(n_classes,)``."""
+    n_classes = checks.positive_int("n_classes", n_classes)
     pred = predict(classifier, images)
     return np.bincount(pred.numpy(), minlength=n_classes).astype(np.int64)
 
@@ -342,6 +343,7 @@ def nearest_neighbours(queries, references, chunk: int = 1024) -> tuple[torch.Te
     Returns:
         ``(distances, indices)``, each ``(N,)``: float64 and int64, on the CPU.
     """
+    chunk = checks.positive_int("chunk", chunk)
     q = as_float_images(queries).flatten(1).double().cpu()  # (N, 784)
     r = as_float_images(references).flatten(1).double().cpu()  # (M, 784)
     best_d = torch.full((len(q),), math.inf, dtype=torch.float64)

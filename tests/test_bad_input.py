@@ -45,7 +45,7 @@ CASES = [
     (lambda: data.load_points("/nonexistent/points.csv"), ValueError, "no such CSV file"),
     (lambda: data.swiss_roll(noise=-1), ValueError, "noise must be a finite number >= 0"),
     (lambda: data.swiss_roll(0), ValueError, "n_points must be a positive int"),
-    (lambda: data.Noisy(RING, -1.0), ValueError, "std must be > 0"),
+    (lambda: data.Noisy(RING, -1.0), ValueError, "std must be a finite number > 0"),
     (lambda: data.Noisy("ring", 0.1), TypeError, "base must have a .sample method"),
     (lambda: data.as_distribution(["a"]), TypeError, "source must hold numbers"),
     # losses
