@@ -223,12 +223,9 @@ def bench_seeds(seeds=(1, 8, 64), steps: int | None = None, seq_steps: int | Non
                 device: str | None = None, threads: int | None = 1, engines=ENGINES) -> dict:
     """The 2-D GAN: ``fit``, K seeds batched, against K plain runs (:func:`baselines.plain_mlp_gan`) in turn.
 
-    Args:
-        seeds: the K values; K = 1 compares one ``fit`` seed with one plain run of equal budget.
-        steps: ``fit``'s steps (default 400 on the CPU, 2000 on CUDA).
-        seq_steps: steps of each plain run (default ``steps`` for K = 1, ``max(10, 8 steps / K)`` else).
-        repeats: timed rounds. device: where to run. threads: CPU threads for both sides.
-        engines: ``fit``'s engines to time.
+    ``seeds`` lists the K values (K = 1: one seed of ``fit`` against one plain run of equal budget);
+    ``steps`` are ``fit``'s (default 400 on the CPU, 2000 on CUDA), ``seq_steps`` each plain run's
+    (default ``steps`` for K = 1, else ``max(10, 8 steps / K)``); ``threads`` serve both sides.
     """
     dev = profile.device(device)
     steps = _budget("steps", steps, 2000 if dev.type == "cuda" else 400)
@@ -264,15 +261,6 @@ def bench_pacgan(seeds=(1, 20), steps: int | None = None, seq_steps: int | None 
                                engines)}
 
 
-def mnist_images() -> torch.Tensor:
-    """The MNIST training digits, uint8 ``(N, 28, 28)``, from ``load_mnist`` (data module or its own)."""
-    load = getattr(data, "load_mnist", None)
-    if load is None:
-        from . import mnist as mnist_mod  # the package split may move the loader
-        load = mnist_mod.load_mnist
-    return load("train").images
-
-
 def bench_mnist(images=None, steps: int | None = None, repeats: int = 2, batch_size: int = 128,
                 width: int = 32, device: str | None = None, threads: int | None = 1, engines=ENGINES) -> dict:
     """The MNIST DCGAN step: :func:`gan_lab.images.fit_images` against :func:`baselines.plain_dcgan`.
@@ -281,7 +269,7 @@ def bench_mnist(images=None, steps: int | None = None, repeats: int = 2, batch_s
     runs without its moving average (``ema=None``), as the plain loop keeps none. Each side is timed by
     its own clock of the training loop (``clock="loop"``): the wall time of ``fit_images`` also holds
     its one-off batch-norm recalibration after the loop (recorded as ``wall_seconds``). ``steps`` defaults to
-    30 on the CPU (300 on CUDA); ``images`` defaults to :func:`mnist_images`.
+    30 on the CPU (300 on CUDA); ``images`` to the MNIST training digits (:func:`gan_lab.data.load_mnist`).
     """
     from . import images as images_mod
 
@@ -289,7 +277,7 @@ def bench_mnist(images=None, steps: int | None = None, repeats: int = 2, batch_s
     steps = _budget("steps", steps, 300 if dev.type == "cuda" else 30)
     batch_size, width = checks.positive_int("batch_size", batch_size), checks.positive_int("width", width)
     threads = None if threads is None else checks.positive_int("threads", threads)
-    x = mnist_images() if images is None else images
+    x = data.load_mnist("train").images if images is None else images
     cfg = dict(loss="ns", batch_size=batch_size, width=width, ema=None, device=str(dev), cpu_threads=threads)
     fit_fn = lambda steps_=steps, **kw: images_mod.fit_images(x, progress=False, steps=steps_,  # noqa: E731
                                                               **cfg, **kw)
@@ -402,7 +390,7 @@ def suite(device: str | None = None, chapters: bool = True, profile_name: str = 
     record = {"provenance": provenance(dev), "workload": "suite", "cpu_threads": threads}
     record["seeds"] = bench_seeds(**common)
     record["pacgan"] = bench_pacgan(**common)
-    record["mnist"] = bench_mnist(**{**common, "repeats": min(repeats, 2)})
+    record["mnist"] = bench_mnist(**common)
     record["jax"] = bench_jax(**common)
     if chapters:
         record["chapters"] = bench_chapters(profile_name)
@@ -429,6 +417,11 @@ def main(argv=None) -> dict:
     parser.add_argument("--device", default=None)
     parser.add_argument("--out", default="results")
     args = parser.parse_args(argv)
+    for option, where in (("seeds", "seeds pacgan jax"), ("steps", "seeds pacgan mnist jax"),
+                          ("pack", "pacgan"), ("seq_steps", "seeds pacgan"), ("chapter", "chapters")):
+        if getattr(args, option) != parser.get_default(option) and args.workload not in where.split():
+            parser.error(f"--{option.replace('_', '-')} applies to the workload(s) {where}, "
+                         f"not {args.workload}")
     dev = profile.device(args.device)
     out, name = Path(args.out), args.workload
     common = dict(device=str(dev), repeats=args.repeats, threads=args.threads, engines=tuple(args.engines))

@@ -124,6 +124,15 @@ def test_bench_rejects_bad_arguments():
         bench.main(["fastest"])
 
 
+def test_bench_refuses_options_its_workload_would_ignore(capsys):
+    with pytest.raises(SystemExit):
+        bench.main(["--steps", "10"])  # the suite runs each workload's own budget
+    assert "--steps applies to the workload(s) seeds pacgan mnist jax, not suite" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        bench.main(["mnist", "--seeds", "2"])
+    assert "--seeds applies to" in capsys.readouterr().err
+
+
 def test_plain_mlp_loop_trains_its_samples_toward_the_ring():
     z = torch.randn(2000, 2, generator=torch.Generator().manual_seed(1))
 
