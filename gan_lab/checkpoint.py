@@ -32,7 +32,7 @@ import torch
 
 from .results import write_atomic
 
-FORMAT_VERSION = 2  #: the version this gan_lab writes and reads
+FORMAT_VERSION = 3  #: the version this gan_lab writes and reads (3: one loop for every fit, modules and optimisers by name, the engine recorded)
 _MAGIC = b"GANLAB-CHECKPOINT-"
 _CHUNK = re.compile(rb"CHUNK (\d{16}) ([0-9a-f]{64})\n")
 

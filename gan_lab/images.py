@@ -1,4 +1,4 @@
-"""Image GANs on MNIST: the DCGAN training loop and its plain baseline.
+"""Image GANs on MNIST: the DCGAN training loop.
 
 :func:`fit_images` trains one DCGAN (:class:`gan_lab.nets.DCGANGenerator` against
 :class:`gan_lab.nets.DCGANDiscriminator`) with the objectives of :mod:`gan_lab.losses`.
@@ -6,9 +6,9 @@ Image networks are not seed-batched: several seeds are several calls. The loop k
 whole data set on the device as uint8 (:class:`gan_lab.data.DeviceImages`) and draws
 batches by index; on CUDA it also runs the networks under bfloat16 autocast in
 channels-last memory format. The code path is the same on every device, with those two
-switched off on the CPU. :func:`fit_images_baseline` is the textbook loop (a
-``DataLoader`` over float images, a host-to-device copy per step, float32) kept for the
-benchmark ``python -m gan_lab.bench mnist``.
+switched off on the CPU. The steps are those of :mod:`gan_lab.step` and the loop that of
+:mod:`gan_lab.loop`, shared with the 2-D fits. The plain ``DataLoader`` loop the benchmark
+compares against is :func:`gan_lab.baselines.plain_dcgan`.
 
 The evaluation classifier lives in :mod:`gan_lab.classifier` and :func:`image_grid` in
 :mod:`gan_lab.plots`; both are re-exported here for older code.
@@ -17,21 +17,20 @@ The evaluation classifier lives in :mod:`gan_lab.classifier` and :func:`image_gr
 from __future__ import annotations
 
 import copy
-import time
 from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 import torch
 from torch import nn
 
-from . import data as data_mod
-from . import devices, losses, profile
+from . import checks, devices, losses, loop, mnist, profile
+from . import step as step_mod
 from .classifier import MNISTClassifier, accuracy, as_float_images, predict, train_classifier  # noqa: F401
 from .nets import DCGANDiscriminator, DCGANGenerator
 from .plots import image_grid  # noqa: F401
-from .train import _cpu_threads
+from .step import PENALTIES
 
-PENALTIES = (None, "wgan-gp")
+HISTORY = ("d_loss", "penalty", "g_loss", "real_logit", "fake_logit", "g_grad_norm")  #: an image run's history
 
 
 @dataclass
@@ -39,9 +38,10 @@ class ImageTrainConfig:
     """Everything that defines one image-GAN training run (stored on the :class:`ImageRun`)."""
 
     loss: str = "ns"  #: one of :data:`gan_lab.losses.KINDS`
-    #: ``"wgan-gp"`` adds the WGAN-GP gradient penalty to the critic's loss; ``None`` adds nothing.
+    #: The gradient penalty added to the critic's loss: ``"wgan-gp"`` (two-sided, at interpolates),
+    #: ``"r1"`` (at data: ``gamma / 2 * E |grad D(x)|^2``) or ``None``.
     penalty: str | None = None
-    penalty_weight: float = 10.0  #: lambda of the gradient penalty
+    penalty_weight: float = 10.0  #: lambda of WGAN-GP, gamma of R1
     steps: int = 1000  #: generator steps
     batch_size: int = 64
     z_dim: int = 64
@@ -84,8 +84,9 @@ class ImageTrainConfig:
             raise ValueError(f"snapshot_every must be None or a positive int, got {self.snapshot_every!r}")
         if self.cpu_threads is not None and (not isinstance(self.cpu_threads, int) or self.cpu_threads < 1):
             raise ValueError(f"cpu_threads must be None or a positive int, got {self.cpu_threads!r}")
-        if self.penalty == "wgan-gp" and self.d_batch_norm:
-            raise ValueError("d_batch_norm must be off with penalty='wgan-gp' (the penalty needs per-sample outputs)")
+        if self.penalty is not None and self.d_batch_norm:
+            raise ValueError(f"d_batch_norm must be off with penalty={self.penalty!r} (the penalty needs "
+                             "per-sample outputs)")
         return self
 
     @property
@@ -185,7 +186,7 @@ class ImageRun:
         if not isinstance(images, torch.Tensor) or images.ndim not in (3, 4) or images.device.type != "cpu":
             raise ValueError(f"images must be a CPU tensor of shape (n, 28, 28) or (n, 1, 28, 28), "
                              f"got {getattr(images, 'shape', type(images).__name__)!r}")
-        x = data_mod.to_signed_unit(images) if images.dtype == torch.uint8 else images.float()
+        x = mnist.to_signed_unit(images) if images.dtype == torch.uint8 else images.float()
         x = x.reshape(len(x), 1, *x.shape[-2:])
         D = self._net("discriminator")
         D.eval()
@@ -219,12 +220,6 @@ def build_networks(config: ImageTrainConfig) -> tuple[DCGANGenerator, DCGANDiscr
     G = DCGANGenerator(config.z_dim, config.width, seed=2 * config.seed)
     D = DCGANDiscriminator(config.width, batch_norm=config.critic_batch_norm, seed=2 * config.seed + 1)
     return G, D
-
-
-def _optimizers(G, D, config):
-    opt_g = torch.optim.Adam(G.parameters(), lr=config.lr_g, betas=config.betas)
-    opt_d = torch.optim.Adam(D.parameters(), lr=config.lr_d, betas=config.betas)
-    return opt_g, opt_d
 
 
 @torch.no_grad()
@@ -268,210 +263,90 @@ def standing_statistics(generator: nn.Module, z_dim: int, n: int = 2048, batch_s
     return generator.eval()
 
 
-def _autocast(dev: torch.device):
-    """The precision policy (:func:`gan_lab.devices.autocast`): bfloat16 autocast on GPUs with
-    native bfloat16 (compute capability >= 8.0), float32 elsewhere (same code path)."""
-    return devices.autocast(dev)
-
-
-def _critic_step(D, opt_d, config, x_real, x_fake, rng, dev):
-    """One step on L_D (+ lambda * penalty). Returns the loss, the penalty term and the mean logits."""
-    with _autocast(dev):
-        real_logits, fake_logits = D(x_real).float(), D(x_fake).float()  # (B,) each
-    # D step: minimise L_D, e.g. -log D(x) - log(1 - D(G(z))) for "ns" and "minimax"
-    d_loss = losses.discriminator_loss(config.loss, real_logits, fake_logits)
-    penalty = torch.zeros((), device=dev)
-    if config.penalty == "wgan-gp":
-        # The penalty works on flat points (B, d): the critic sees them reshaped to images.
-        # Computed in float32 (no autocast): it differentiates through the critic's gradient.
-        critic = lambda flat: D(flat.reshape(x_real.shape))  # noqa: E731  (B, 784) -> (B,)
-        penalty = config.penalty_weight * losses.gradient_penalty(
-            critic, x_real.reshape(len(x_real), -1), x_fake.reshape(len(x_fake), -1), generator=rng)
-    opt_d.zero_grad(set_to_none=True)
-    (d_loss + penalty).backward()
-    opt_d.step()
-    return d_loss.detach(), penalty.detach(), real_logits.detach().mean(), fake_logits.detach().mean()
-
-
-def _generator_step(G, D, opt_g, config, batch_size, rng, dev, memory_format):
-    """One step on L_G with D frozen. Returns the loss and the norm of G's gradient."""
-    z = torch.randn(batch_size, config.z_dim, generator=rng, device=dev)
-    D.requires_grad_(False)  # gradients flow through D to G; D's weights need none
-    with _autocast(dev):
-        fake_logits = D(G(z).contiguous(memory_format=memory_format)).float()  # (B,)
-    # G step: minimise L_G, e.g. -log D(G(z)) for "ns", log(1 - D(G(z))) for "minimax"
-    g_loss = losses.generator_loss(config.loss, fake_logits)
-    opt_g.zero_grad(set_to_none=True)
-    g_loss.backward()
-    D.requires_grad_(True)
-    grad_norm = torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in G.parameters() if p.grad is not None]))
-    opt_g.step()
-    return g_loss.detach(), grad_norm
+def _image_snapshot(G, G_ema, fixed: torch.Tensor, step: int) -> ImageSnapshot:
+    """Samples of G (and of its moving average) at the fixed codes, on the CPU."""
+    dev = devices.module_device(G)
+    with torch.no_grad():
+        G.eval()
+        samples = G(fixed.to(dev)).float().cpu()
+        G.train()
+        ema_samples = G_ema.eval()(fixed.to(dev)).float().cpu() if G_ema is not None else None
+    return ImageSnapshot(step, samples, ema_samples)
 
 
 def fit_images(images, config: ImageTrainConfig | None = None, *, progress: bool | None = None,
-               **overrides) -> ImageRun:
+               checkpoint=None, checkpoint_every: int = 500, resume: bool = True, **overrides) -> ImageRun:
     """Train one DCGAN on uint8 images.
 
-    Each of ``steps`` iterations does ``n_critic`` discriminator steps, then one generator step::
+    Each of ``steps`` iterations does ``n_critic`` discriminator steps, then one generator step
+    (the step functions of :mod:`gan_lab.step`, shared with the 2-D fits)::
 
-        D step: minimise L_D = discriminator_loss(loss, D(x), D(G(z))) [+ lambda * GP]   # G frozen
-        G step: minimise L_G = generator_loss(loss, D(G(z)))                             # D frozen
+        D step: minimise L_D = discriminator_loss(loss, D(x), D(G(z))) [+ penalty]   # G frozen
+        G step: minimise L_G = generator_loss(loss, D(G(z)))                         # D frozen
 
     then updates the moving average of G's weights with decay
     ``min(ema, (1 + t) / (10 + t))`` after ``t`` generator steps (a warm-up, so that a short
-    run's average does not remember the initialisation).
+    run's average does not remember the initialisation). The loop is :func:`gan_lab.loop.run`:
+    history, divergence handling, snapshots, checkpoints and progress work as in
+    :func:`gan_lab.train.fit`.
 
     Args:
-        images: uint8 tensor ``(N, 28, 28)`` or ``(N, 1, 28, 28)``, or an :class:`gan_lab.data.MNIST`.
+        images: uint8 tensor ``(N, 28, 28)`` or ``(N, 1, 28, 28)``, or an :class:`gan_lab.mnist.MNIST`.
         config: an :class:`ImageTrainConfig`; keyword ``overrides`` replace its fields
             (``fit_images(x, loss="hinge", steps=500, seed=3)``).
         progress: show a progress bar (default from :func:`gan_lab.profile.progress_enabled`).
+        checkpoint, checkpoint_every, resume: as for :func:`gan_lab.train.fit` (networks, the
+            moving average, optimisers, random stream, history and snapshots are saved).
 
     Returns:
         An :class:`ImageRun`.
     """
     config = _resolve(config, overrides)
-    images = data_mod.as_uint8_images(images)
+    checks.positive_int("checkpoint_every", checkpoint_every)
+    images = mnist.as_uint8_images(images)
     dev = profile.device(config.device)
     user_config = config
     # the base seed (GAN_LAB_SEED) shifts the run's seed: networks, data order, noise, fixed codes
     config = replace(config, seed=config.seed + profile.SEED_STRIDE * profile.base_seed())
     fmt = torch.channels_last if dev.type == "cuda" else torch.contiguous_format
-    dataset = data_mod.DeviceImages(images, dev, channels_last=dev.type == "cuda")
+    dataset = mnist.DeviceImages(images, dev, channels_last=dev.type == "cuda")
     G, D = build_networks(config)
     G, D = G.to(dev, memory_format=fmt), D.to(dev, memory_format=fmt)
     G_ema = copy.deepcopy(G) if config.ema is not None else None
-    opt_g, opt_d = _optimizers(G, D, config)
+    opt_g = step_mod.make_optimizer("adam", G.parameters(), config.lr_g, config.betas, dev)
+    opt_d = step_mod.make_optimizer("adam", D.parameters(), config.lr_d, config.betas, dev)
     rng = torch.Generator(dev).manual_seed(config.seed)  # data order, latent noise, penalty mixing
     fixed = torch.randn(config.n_fixed, config.z_dim, generator=torch.Generator().manual_seed(10_000 + config.seed))
+    spec = step_mod.StepSpec(loss=config.loss, penalty=config.penalty, penalty_weight=config.penalty_weight,
+                             flat_penalty=True, autocast=True, memory_format=fmt)
+    B = config.batch_size
 
-    names = ("d_loss", "penalty", "g_loss", "real_logit", "fake_logit", "g_grad_norm")
-    hist = torch.zeros(len(names), config.steps, device=dev)  # filled in place: no per-step sync
-    snaps: list[ImageSnapshot] = []
+    def iteration(i: int) -> torch.Tensor:
+        for _ in range(config.n_critic):
+            x_real = dataset.sample(B, generator=rng)  # (B, 1, 28, 28) in [-1, 1]
+            z = torch.randn(B, config.z_dim, generator=rng, device=dev)
+            with torch.no_grad(), devices.autocast(dev):
+                x_fake = G(z).float().contiguous(memory_format=fmt)  # (B, 1, 28, 28)
+            d_stats = step_mod.discriminator_step(D, opt_d, spec, x_real, x_fake, rng)
+        z = torch.randn(B, config.z_dim, generator=rng, device=dev)
+        g_stats = step_mod.generator_step(G, D, opt_g, spec, z, seed_batched=False)
+        if G_ema is not None:
+            update_average(G_ema, G, min(config.ema, (1 + i) / (10 + i)))
+        return torch.cat([d_stats[:2], g_stats[:1], d_stats[2:], g_stats[1:]])
 
-    def snapshot(step):
-        with torch.no_grad():
-            G.eval()
-            samples = G(fixed.to(dev)).float().cpu()
-            G.train()
-            ema_samples = G_ema.eval()(fixed.to(dev)).float().cpu() if G_ema is not None else None
-        snaps.append(ImageSnapshot(step, samples, ema_samples))
-
-    start = time.perf_counter()
-    bar = profile.progress_bar(range(config.steps), f"{config.loss}{'-gp' if config.penalty else ''} seed {config.seed}",
-                               progress)
-    with _cpu_threads(config.cpu_threads, dev):
-        if config.snapshot_every:
-            snapshot(0)
-        for step in bar:
-            for _ in range(config.n_critic):
-                x_real = dataset.sample(config.batch_size, generator=rng)  # (B, 1, 28, 28) in [-1, 1]
-                z = torch.randn(config.batch_size, config.z_dim, generator=rng, device=dev)
-                with torch.no_grad(), _autocast(dev):
-                    x_fake = G(z).float().contiguous(memory_format=fmt)  # (B, 1, 28, 28)
-                d_stats = _critic_step(D, opt_d, config, x_real, x_fake, rng, dev)
-            g_loss, g_norm = _generator_step(G, D, opt_g, config, config.batch_size, rng, dev, fmt)
-            if G_ema is not None:
-                update_average(G_ema, G, min(config.ema, (1 + step) / (10 + step)))
-            hist[:, step] = torch.stack([*d_stats[:2], g_loss, *d_stats[2:], g_norm])
-            if config.snapshot_every and (step + 1) % config.snapshot_every == 0:
-                snapshot(step + 1)
-        bar.close()
-        if dev.type == "cuda":
-            torch.cuda.synchronize(dev)
-        seconds = time.perf_counter() - start  # the training loop (the recalibration below is not timed)
+    modules = {"generator": G, "discriminator": D, **({"ema_generator": G_ema} if G_ema is not None else {})}
+    state = loop.State(modules, {"generator": opt_g, "discriminator": opt_d}, rng,
+                       loop.History(HISTORY, config.steps, 1, dev, watched=("d_loss", "penalty", "g_loss")),
+                       [], ImageSnapshot)
+    label = f"{config.loss}{'-' + config.penalty if config.penalty else ''} seed {config.seed}"
+    seconds = loop.run(iteration, state, config, steps=config.steps, n_seeds=1, label=label, progress=progress,
+                       snapshot=lambda t: _image_snapshot(G, G_ema, fixed, t), snapshot_every=config.snapshot_every,
+                       checkpoint=checkpoint, checkpoint_every=checkpoint_every, resume=resume,
+                       threads=config.cpu_threads)
+    with loop.cpu_threads(config.cpu_threads, dev):  # the recalibration is not timed
         standing_statistics(G, config.z_dim, seed=config.seed)
         if G_ema is not None:
             standing_statistics(G_ema, config.z_dim, seed=config.seed)
-    history = dict(zip(names, hist.cpu().numpy()))
     D.eval()
-    return ImageRun(user_config, G, D, G_ema, history, snaps, fixed, seconds, first_seed=config.seed)
-
-
-def fit_images_baseline(images, config: ImageTrainConfig | None = None, **overrides) -> float:
-    """The textbook loop, for the benchmark: seconds for ``steps`` generator steps.
-
-    The same networks, losses and optimisers as :func:`fit_images`, written the usual way:
-    a :class:`torch.utils.data.DataLoader` over the whole data set converted to float32 on
-    the host, shuffled each epoch, every batch copied to the device, no autocast, default
-    memory format, no EMA, no history kept on the device.
-    """
-    config = _resolve(config, overrides)
-    images = data_mod.as_uint8_images(images)
-    dev = profile.device(config.device)
-    G, D = (net.to(dev) for net in build_networks(config))
-    opt_g, opt_d = _optimizers(G, D, config)
-    noise = torch.Generator(dev).manual_seed(config.seed)
-    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(data_mod.to_signed_unit(images)),
-                                         batch_size=config.batch_size, shuffle=True, drop_last=True,
-                                         generator=torch.Generator().manual_seed(config.seed))
-    batches = iter(loader)
-    start = time.perf_counter()
-    with _cpu_threads(config.cpu_threads, dev):
-        for _ in range(config.steps):
-            for _ in range(config.n_critic):
-                try:
-                    (x_real,) = next(batches)
-                except StopIteration:
-                    batches = iter(loader)
-                    (x_real,) = next(batches)
-                x_real = x_real.to(dev)
-                x_fake = G(torch.randn(config.batch_size, config.z_dim, generator=noise, device=dev)).detach()
-                d_loss = losses.discriminator_loss(config.loss, D(x_real), D(x_fake))
-                if config.penalty == "wgan-gp":
-                    critic = lambda flat: D(flat.reshape(x_real.shape))  # noqa: E731
-                    d_loss = d_loss + config.penalty_weight * losses.gradient_penalty(
-                        critic, x_real.flatten(1), x_fake.flatten(1), generator=noise)
-                opt_d.zero_grad()
-                d_loss.backward()
-                opt_d.step()
-            z = torch.randn(config.batch_size, config.z_dim, generator=noise, device=dev)
-            g_loss = losses.generator_loss(config.loss, D(G(z)))
-            opt_g.zero_grad()
-            g_loss.backward()
-            opt_g.step()
-            g_loss.item()  # the usual per-step logging forces a device sync
-    if dev.type == "cuda":
-        torch.cuda.synchronize(dev)
-    return time.perf_counter() - start
-
-
-def benchmark(device: str | torch.device | None = None, steps: int | None = None, batch_size: int = 128,
-              width: int = 32, repeats: int = 2) -> dict:
-    """G+D steps per second of :func:`fit_images` against :func:`fit_images_baseline`, same data and networks.
-
-    Used by ``python -m gan_lab.bench mnist``. Both loops get a short warm-up run first
-    (allocator, kernel selection), then the best of ``repeats`` timed runs counts. One step
-    is one discriminator and one generator update on ``batch_size`` images ("ns" loss);
-    samples per second is steps per second times ``batch_size``. The optimised loop's time
-    includes its moving average of G (not the final batch-norm recalibration, a one-off cost).
-
-    Args:
-        device: where to run (default :func:`gan_lab.profile.device`).
-        steps: steps per timed run (default 300 on CUDA, 30 on the CPU).
-        batch_size: images per step.
-        width: channel width of both networks.
-        repeats: timed runs per loop.
-
-    Returns:
-        A dict with the config and, per loop, seconds, steps per second and samples per second.
-    """
-    dev = profile.device(device)
-    steps = steps if steps is not None else (300 if dev.type == "cuda" else 30)
-    x = data_mod.load_mnist("train").images
-    cfg = dict(loss="ns", steps=steps, batch_size=batch_size, width=width, device=str(dev))
-    fit_images(x, progress=False, **{**cfg, "steps": 5})  # warm-up
-    fit_images_baseline(x, **{**cfg, "steps": 5})
-    optimised = min(fit_images(x, progress=False, **cfg).seconds for _ in range(repeats))
-    baseline = min(fit_images_baseline(x, **cfg) for _ in range(repeats))
-    result = {"config": {**cfg, "repeats": repeats, "n_train": len(x), "autocast_bf16": dev.type == "cuda",
-                         "channels_last": dev.type == "cuda"}}
-    for name, seconds in (("optimised", optimised), ("baseline", baseline)):
-        result[name] = {"seconds": seconds, "steps_per_second": steps / seconds,
-                        "samples_per_second": steps * batch_size / seconds}
-    result["speedup"] = baseline / optimised
-    print(f"MNIST DCGAN on {dev}: optimised {result['optimised']['steps_per_second']:.1f} steps/s "
-          f"({result['optimised']['samples_per_second']:.0f} samples/s), baseline "
-          f"{result['baseline']['steps_per_second']:.1f} steps/s: x{result['speedup']:.2f}")
-    return result
+    return ImageRun(user_config, G, D, G_ema, state.history.numpy(squeeze_seeds=True), state.snapshots, fixed,
+                    seconds, first_seed=config.seed)

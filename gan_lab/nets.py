@@ -419,3 +419,31 @@ def dcgan_init(module: nn.Module, seed: int) -> nn.Module:
         if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear, nn.BatchNorm2d)) and m.bias is not None:
             m.bias.zero_()
     return module
+
+
+# --- the 2-D networks by name: TrainConfig.g_arch / d_arch ---------------------------------
+
+#: ``TrainConfig.g_arch`` -> builder ``(config, x_dim, seeds) -> generator``.
+GENERATORS = {
+    "mlp": lambda c, x_dim, seeds: MLPGenerator(c.z_dim, x_dim, c.g_hidden, seeds, c.activation),
+    "batchnorm": lambda c, x_dim, seeds: BatchNormGenerator(c.z_dim, x_dim, c.g_hidden, seeds),
+}
+#: ``TrainConfig.d_arch`` -> builder ``(config, in_dim, seeds) -> discriminator`` (``in_dim`` is packed).
+DISCRIMINATORS = {
+    "mlp": lambda c, d_in, seeds: MLPDiscriminator(d_in, c.d_hidden, seeds, c.activation),
+    "maxout": lambda c, d_in, seeds: MaxoutDiscriminator(d_in, c.d_hidden, c.maxout_pieces, seeds),
+}
+
+
+def build_generator(config, x_dim: int, seeds: Sequence[int]) -> nn.Module:
+    """The generator ``config.g_arch`` names (:data:`GENERATORS`), one slot per seed."""
+    if config.g_arch not in GENERATORS:
+        raise ValueError(f"g_arch must be one of {tuple(GENERATORS)}, got {config.g_arch!r}")
+    return GENERATORS[config.g_arch](config, x_dim, seeds)
+
+
+def build_discriminator(config, in_dim: int, seeds: Sequence[int]) -> nn.Module:
+    """The discriminator ``config.d_arch`` names (:data:`DISCRIMINATORS`), one slot per seed."""
+    if config.d_arch not in DISCRIMINATORS:
+        raise ValueError(f"d_arch must be one of {tuple(DISCRIMINATORS)}, got {config.d_arch!r}")
+    return DISCRIMINATORS[config.d_arch](config, in_dim, seeds)

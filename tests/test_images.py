@@ -132,14 +132,33 @@ def test_fit_images_rejects_bad_configs(digits):
         images.fit_images(x[:, :20], steps=1)
 
 
-def test_baseline_loop_and_benchmark_run(digits, monkeypatch):
-    secs = images.fit_images_baseline(digits[0][:64], steps=2, batch_size=8, width=2, z_dim=4, device="cpu")
-    assert secs > 0
-    fake = data.MNIST(digits[0][:64], digits[1][:64], "train", "test")
-    monkeypatch.setattr(data, "load_mnist", lambda split="train", **kw: fake)
-    result = images.benchmark("cpu", steps=2, batch_size=8, width=2, repeats=1)
-    for loop in ("optimised", "baseline"):
-        r = result[loop]
-        assert r["seconds"] > 0
-        torch.testing.assert_close(r["steps_per_second"], 2 / r["seconds"])
-        torch.testing.assert_close(r["samples_per_second"], 16 / r["seconds"])
+def test_r1_and_checkpoints_in_the_image_loop(digits, tmp_path, monkeypatch):
+    """The image fit shares the 2-D loop: R1 trains, and a resumed run equals an uninterrupted one."""
+    x = digits[0][:128]
+    cfg = dict(steps=6, batch_size=8, width=4, z_dim=4, n_fixed=4, snapshot_every=3, progress=False)
+    r1 = images.fit_images(x, loss="ns", penalty="r1", penalty_weight=1.0, **cfg)
+    assert (r1.history["penalty"] > 0).all() and np.isfinite(r1.history["d_loss"]).all()
+    with pytest.raises(ValueError, match="d_batch_norm"):
+        images.fit_images(x, penalty="r1", d_batch_norm=True, **cfg)
+    whole = images.fit_images(x, **cfg)
+    ckpt, real_step, calls = tmp_path / "img.ckpt", images.step_mod.generator_step, []
+
+    def interrupted(*args, **kwargs):  # the fifth generator step never happens
+        calls.append(1)
+        if len(calls) == 5:
+            raise KeyboardInterrupt
+        return real_step(*args, **kwargs)
+
+    monkeypatch.setattr(images.step_mod, "generator_step", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        images.fit_images(x, checkpoint=ckpt, checkpoint_every=2, **cfg)  # saved after steps 2 and 4
+    counted = []
+    monkeypatch.setattr(images.step_mod, "generator_step", lambda *a, **k: counted.append(1) or real_step(*a, **k))
+    resumed = images.fit_images(x, checkpoint=ckpt, checkpoint_every=2, **cfg)
+    assert len(counted) == 2  # it resumed after step 4: only steps 5 and 6 ran
+    for k in whole.history:
+        np.testing.assert_array_equal(resumed.history[k], whole.history[k])
+    assert [s.step for s in resumed.snapshots] == [0, 3, 6]
+    torch.testing.assert_close(resumed.sample(4, generator=torch.Generator().manual_seed(1)),
+                               whole.sample(4, generator=torch.Generator().manual_seed(1)), rtol=0, atol=0)
+    torch.testing.assert_close(resumed.snapshots[-1].samples, whole.snapshots[-1].samples, rtol=0, atol=0)
