@@ -204,11 +204,11 @@ def _seed_rows(label: str, cfg: dict, plain, seeds, steps: int, seq_steps, repea
     """One :func:`compare` row per K: ``fit`` with K seeds batched against K runs of ``plain(steps, seed)``.
 
     Each plain run in a K-run sequence trains ``seq_steps`` steps: by default ``steps`` for K = 1 and
-    ``max(10, 8 steps / K)`` otherwise; the rows compare seed-steps per second.
+    ``max(20, 4 steps / K)`` otherwise (about ``4 steps`` in all); the rows compare seed-steps per second.
     """
     ring, rows = data.ring(), []
     for k in _ks(seeds):
-        n = _budget("seq_steps", seq_steps, steps if k == 1 else max(10, steps * 8 // k))
+        n = _budget("seq_steps", seq_steps, steps if k == 1 else max(20, steps * 4 // k))
         fit = lambda steps_=steps, **kw: train.fit(ring, progress=False, steps=steps_, seeds=k,  # noqa: E731
                                                    **cfg, **kw)
         row = compare(fit, k * steps, lambda: [plain(n, s) for s in range(k)], k * n, repeats=repeats,
@@ -225,7 +225,7 @@ def bench_seeds(seeds=(1, 8, 64), steps: int | None = None, seq_steps: int | Non
 
     ``seeds`` lists the K values (K = 1: one seed of ``fit`` against one plain run of equal budget);
     ``steps`` are ``fit``'s (default 400 on the CPU, 2000 on CUDA), ``seq_steps`` each plain run's
-    (default ``steps`` for K = 1, else ``max(10, 8 steps / K)``); ``threads`` serve both sides.
+    (default ``steps`` for K = 1, else ``max(20, 4 steps / K)``); ``threads`` serve both sides.
     """
     dev = profile.device(device)
     steps = _budget("steps", steps, 2000 if dev.type == "cuda" else 400)
