@@ -1,15 +1,24 @@
 """gan_lab: the small, tested PyTorch package behind the GAN textbook.
 
-Modules, one concern each: :mod:`gan_lab.data` (mixtures with exact densities,
-point clouds), :mod:`gan_lab.nets` (seed-batched networks), :mod:`gan_lab.losses`
-(pure functions of logits), :mod:`gan_lab.train` (the training loop),
-:mod:`gan_lab.plots` (GAN Lab's visual layers and animations),
-:mod:`gan_lab.theory` (closed forms), :mod:`gan_lab.metrics` (mode statistics),
-:mod:`gan_lab.explore` (interactive explorers), :mod:`gan_lab.results` and
-:mod:`gan_lab.bench` (results with provenance, benchmarks), :mod:`gan_lab.profile`
-(budgets, device, base seed), :mod:`gan_lab.devices` (CPU in, CPU out; the precision
-policy; device-check mode), :mod:`gan_lab.checkpoint` (the checkpoint file format) and
-:mod:`gan_lab.gpu_check` (the whole suite on a CUDA machine).
+Modules, one concern each: :mod:`gan_lab.distributions` (mixtures with exact
+densities, point clouds) and :mod:`gan_lab.mnist` (IDX files, cache, checked downloads,
+offline fallback), both re-exported by :mod:`gan_lab.data`; :mod:`gan_lab.nets`
+(seed-batched networks), :mod:`gan_lab.losses` (pure functions of logits),
+:mod:`gan_lab.train` (the training loop), :mod:`gan_lab.checkpoint` (the checkpoint file
+format), :mod:`gan_lab.devices` (CPU in, CPU out; the precision policy; device-check
+mode); :mod:`gan_lab.images` (the DCGAN loop), :mod:`gan_lab.classifier` (the evaluation
+classifier, its cache and FID features), :mod:`gan_lab.latent` (interpolation,
+truncation); :mod:`gan_lab.theory` (closed forms) on :mod:`gan_lab.quadrature`
+(expectations by quadrature or Monte Carlo), :mod:`gan_lab.dynamics` (the Dirac-GAN);
+:mod:`gan_lab.metrics` (mode statistics, distances, image metrics) and
+:mod:`gan_lab.critics` (what a trained critic certifies); :mod:`gan_lab.plots` (GAN Lab's
+visual layers, animations, image grids), :mod:`gan_lab.explore` (interactive explorers);
+:mod:`gan_lab.profile` (budgets, device, base seed), :mod:`gan_lab.checks` (validators at
+the boundaries); :mod:`gan_lab.results`, :mod:`gan_lab.records`,
+:mod:`gan_lab.reproduce`, :mod:`gan_lab.bench` and :mod:`gan_lab.baselines` (results with
+provenance, paper-scale reproductions, benchmarks against plain loops);
+:mod:`gan_lab.gpu_check` (the whole suite on a CUDA machine) with
+:mod:`gan_lab.notebook_exec` (chapters without Jupyter).
 """
 
 __version__ = "0.1.0"

@@ -4,9 +4,9 @@ r"""Sample-quality metrics: mode coverage, distances between samples, and image 
 (Lin et al., 2018) on the ring and grid benchmarks of :mod:`gan_lab.distributions`.
 :func:`wasserstein1` and :func:`mmd_permutation_test` compare two samples directly.
 :func:`classifier_fid`, :func:`class_histogram` and :func:`nearest_neighbours` judge
-images through :mod:`gan_lab.classifier`. The critic measurements (:func:`lipschitz_on`,
-:func:`critic_w1_bound`, :func:`quadratic_r2`) live in :mod:`gan_lab.critics` and are
-re-exported here.
+images through :mod:`gan_lab.classifier`. The critic measurements
+(:func:`gan_lab.critics.lipschitz_on`, :func:`gan_lab.critics.critic_w1_bound`,
+:func:`gan_lab.critics.quadratic_r2`) live in :mod:`gan_lab.critics` and are re-exported here.
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ def mode_stats(samples, mixture, threshold: float = 3.0) -> dict:
             array. Infinite coordinates are allowed (such samples are never high quality);
             NaN is not.
         mixture: the target, with ``means`` of shape ``(K, d)`` and isotropic ``stds`` of
-            shape ``(K,)``, such as :func:`gan_lab.data.ring` or :func:`gan_lab.data.grid`.
+            shape ``(K,)``, such as :func:`gan_lab.distributions.ring` or :func:`gan_lab.distributions.grid`.
         threshold: the high-quality radius, in standard deviations of the mode; > 0.
 
     Returns:

@@ -73,7 +73,7 @@ class _Rich:
         return self.data
 
 
-def ipython_stub(name: str) -> types.ModuleType:
+def ipython_stub(name: str):
     """Minimal ``IPython`` / ``IPython.display`` modules for a machine without IPython (no kernel, no output)."""
     module = types.ModuleType(name, "gan_lab.notebook_exec's stand-in for an absent IPython")
     if name == "IPython":
