@@ -114,7 +114,8 @@ def compare(fit_fn, fit_seed_steps: int, plain_fn, plain_seed_steps: int, *, rep
         ``plain`` and ``fit`` (per engine) with seconds and seed-steps per second, and ``ratio``:
         per engine, the engine's rate over the baseline's rate of the same round, min/median/all.
         The compiled engine adds ``compile_seconds``, ``warm_...`` (compilation excluded) and
-        ``total_...`` (included) figures, or ``skipped`` with the reason.
+        ``total_...`` (included) figures, or ``skipped`` with the reason. Only the process's first
+        compiled round pays the whole compilation: later ones reuse ``torch.compile``'s caches.
     """
     dev = profile.device(device)
     repeats = checks.positive_int("repeats", repeats)
