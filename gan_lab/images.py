@@ -1,7 +1,7 @@
 """Image GANs on MNIST: the DCGAN training loop.
 
-:func:`fit_images` trains one DCGAN (:class:`gan_lab.nets.DCGANGenerator` against
-:class:`gan_lab.nets.DCGANDiscriminator`) with the objectives of :mod:`gan_lab.losses`.
+:func:`fit_images` trains one DCGAN (:class:`gan_lab.dcgan.DCGANGenerator` against
+:class:`gan_lab.dcgan.DCGANDiscriminator`) with the objectives of :mod:`gan_lab.losses`.
 Image networks are not seed-batched: several seeds are several calls. The loop keeps the
 whole data set on the device as uint8 (:class:`gan_lab.data.DeviceImages`) and draws
 batches by index; on CUDA it also runs the networks under bfloat16 autocast in
@@ -26,7 +26,7 @@ from torch import nn
 from . import checks, devices, losses, loop, mnist, profile
 from . import step as step_mod
 from .classifier import MNISTClassifier, accuracy, as_float_images, predict, train_classifier  # noqa: F401
-from .nets import DCGANDiscriminator, DCGANGenerator
+from .dcgan import DCGANDiscriminator, DCGANGenerator
 from .plots import image_grid  # noqa: F401
 from .step import PENALTIES
 

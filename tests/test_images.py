@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from gan_lab import data, images, losses
-from gan_lab.nets import DCGANDiscriminator, DCGANGenerator
+from gan_lab.dcgan import DCGANDiscriminator, DCGANGenerator
 
 
 pytestmark = pytest.mark.usefixtures("mnist_offline")
