@@ -200,7 +200,7 @@ def mmd_permutation_test(x, y, bandwidths, n_permutations: int = 200, generator:
         ValueError: if a sample has fewer than 2 points, the dimensions differ, a
             bandwidth is not finite and > 0, or ``n_permutations`` is not a positive int.
     """
-    from gan_lab.losses import _bandwidths, _kernel
+    from .losses import gaussian_kernel
 
     n_permutations = checks.positive_int("n_permutations", n_permutations)
     xs, ys, batched = as_point_pair(x, y)  # (S, n, d), (S, m, d)
@@ -208,7 +208,7 @@ def mmd_permutation_test(x, y, bandwidths, n_permutations: int = 200, generator:
     if min(n, m) < 2:
         raise ValueError(f"the unbiased MMD needs at least 2 points in each sample, got {n} in x and {m} in y")
     pool = torch.cat([xs, ys], dim=1)  # (S, N, d)
-    k = _kernel(pool, pool, _bandwidths(bandwidths, pool))  # (S, N, N)
+    k = gaussian_kernel(pool, pool, bandwidths)  # (S, N, N)
     k.diagonal(dim1=-2, dim2=-1).zero_()  # the U-statistic leaves out k(z_i, z_i)
     total = k.sum((-2, -1))  # (S,)
 
