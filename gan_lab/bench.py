@@ -1,31 +1,19 @@
 """Benchmarks (measurements, not timed tests): ``python -m gan_lab.bench [WORKLOAD]``.
 
-Every figure is the ratio of two runs made side by side in one process, never an extrapolation:
-the engine (:func:`gan_lab.train.fit`, :func:`gan_lab.images.fit_images`) against a plain PyTorch
-loop of the same networks written the obvious way (:mod:`gan_lab.baselines`), alternating for
-``repeats`` rounds, with the minimum and median over the rounds. Rates are seed-steps per second
-(one D and one G update of one seed). The plain loops run under ``fit``'s CPU thread count
-(``TrainConfig.cpu_threads``, 1 by default). ``fit`` runs with both engines, ``eager``
-(``compile=False``) and ``compiled`` (``compile=True``), the latter with its compilation seconds
-(``Run.compile_seconds``), its warm rate (compilation excluded) and its total rate (included);
-where the engine has no ``compile`` option the compiled rows are skipped with a note.
+Every figure is the ratio of two runs side by side in one process, never an extrapolation: the
+engine against a plain PyTorch loop of the same networks written the obvious way
+(:mod:`gan_lab.baselines`), alternating for ``repeats`` rounds, min and median over the rounds,
+in seed-steps per second, both under ``fit``'s CPU thread count (``TrainConfig.cpu_threads``).
+``fit`` runs eager (``compile=False``) and compiled (``compile=True``: compilation seconds, warm
+rate, total rate); an engine without a ``compile`` option has its compiled rows skipped with a note.
 
-The suite (no workload) runs them all and writes ``results/bench-<device>.json`` with provenance;
-one workload alone writes ``results/bench-<workload>-<device>.json``:
-
-``seeds``
-    2-D GAN (ring, MLP 64-64, batch 256, NS loss, Adam): one seed of ``fit`` against one plain run;
-    K = 8 and 64 seeds batched in one ``fit`` against K plain runs in sequence (shorter each).
-``pacgan``
-    The PacGAN networks and setup (:data:`gan_lab.reproduce.PACGAN_ARCH`, ``PACGAN_TRAIN``): 1 and
-    20 seeds of ``fit`` against 1 and 20 plain runs in sequence.
-``mnist``
-    The MNIST DCGAN step: :func:`gan_lab.images.fit_images` against a plain ``DataLoader`` loop.
-``jax``
-    Optional peer: the 2-D GAN step in JAX + optax, jitted, 1 seed and 16 under ``jax.vmap``, beside
-    ``fit``; skipped with a line where jax or optax is missing (never a dependency).
-``chapters``
-    Each chapter's wall time from a clean kernel (``bench-chapters-<profile>-<device>.json``).
+Workloads (the suite runs all, into ``results/bench-<device>.json`` with provenance; one alone
+writes ``results/bench-<workload>-<device>.json``): ``seeds`` (2-D GAN, MLP 64-64: 1 seed against
+one plain run, 8 and 64 seeds batched against 8 and 64 plain runs in sequence), ``pacgan`` (PacGAN's
+networks: 1 and 20 seeds), ``mnist`` (the DCGAN step of :func:`gan_lab.images.fit_images` against a
+``DataLoader`` loop), ``jax`` (the optional JAX + optax peer, jitted and under ``vmap``, skipped with
+a line where jax is missing) and ``chapters`` (each chapter's wall time from a clean kernel, into
+``bench-chapters-<profile>-<device>.json``).
 """
 
 from __future__ import annotations
@@ -230,7 +218,7 @@ def bench_seeds(seeds=(1, 8, 64), steps: int | None = None, seq_steps: int | Non
     """
     dev = profile.device(device)
     steps = _budget("steps", steps, 2000 if dev.type == "cuda" else 400)
-    threads = None if threads is None else checks.positive_int("threads", threads)
+    threads = checks.optional_positive_int("threads", threads)
     cfg = dict(MLP_GAN, device=str(dev), cpu_threads=threads)
     plain = lambda n, s: baselines.plain_mlp_gan(n, seed=s, device=str(dev))  # noqa: E731
     return {"config": {**cfg, "steps": steps, "repeats": repeats, "data": "ring(8)",
@@ -251,7 +239,7 @@ def bench_pacgan(seeds=(1, 20), steps: int | None = None, seq_steps: int | None 
 
     dev = profile.device(device)
     steps = _budget("steps", steps, 1000 if dev.type == "cuda" else 200)
-    threads = None if threads is None else checks.positive_int("threads", threads)
+    threads = checks.optional_positive_int("threads", threads)
     pack = checks.positive_int("pack", pack)
     cfg = dict(**PACGAN_ARCH, **PACGAN_TRAIN, pack=pack, device=str(dev), cpu_threads=threads)
     plain = lambda n, s: baselines.plain_pacgan(n, seed=s, pack=pack, device=str(dev))  # noqa: E731
@@ -277,7 +265,7 @@ def bench_mnist(images=None, steps: int | None = None, repeats: int = 2, batch_s
     dev = profile.device(device)
     steps = _budget("steps", steps, 300 if dev.type == "cuda" else 30)
     batch_size, width = checks.positive_int("batch_size", batch_size), checks.positive_int("width", width)
-    threads = None if threads is None else checks.positive_int("threads", threads)
+    threads = checks.optional_positive_int("threads", threads)
     x = data.load_mnist("train").images if images is None else images
     cfg = dict(loss="ns", batch_size=batch_size, width=width, ema=None, device=str(dev), cpu_threads=threads)
     fit_fn = lambda steps_=steps, **kw: images_mod.fit_images(x, progress=False, steps=steps_,  # noqa: E731

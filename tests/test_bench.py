@@ -104,7 +104,7 @@ def test_bench_rejects_bad_arguments():
         bench.bench_seeds(seeds=(1, 0), steps=2)
     with pytest.raises(ValueError, match="steps must be a positive int"):
         bench.bench_seeds(steps=0)
-    with pytest.raises(ValueError, match="threads must be a positive int"):
+    with pytest.raises(ValueError, match="threads must be None or a positive int"):
         bench.bench_pacgan(threads=0, steps=1)
     with pytest.raises(ValueError, match="repeats must be a positive int"):
         bench.compare(lambda **kw: None, 1, lambda: None, 1, repeats=0, device="cpu", threads=1)
