@@ -124,6 +124,24 @@ def test_bench_rejects_bad_arguments():
         bench.main(["fastest"])
 
 
+def test_suite_writes_one_record_with_every_workload(tmp_path, monkeypatch):
+    seen = {}
+
+    def stand_in(name):  # the suite's own budgets take minutes: record the call instead
+        def run(**kw):
+            seen[name] = kw
+            return {"w": name}
+        return run
+
+    for name in ("seeds", "pacgan", "mnist", "jax"):
+        monkeypatch.setattr(bench, f"bench_{name}", stand_in(name))
+    record = bench.main(["--no-chapters", "--repeats", "2", "--engines", "eager", "--out", str(tmp_path)])
+    saved = json.loads((tmp_path / f"bench-{record['provenance']['device']}.json").read_text())
+    assert saved["workload"] == "suite" and "chapters" not in saved and saved["cpu_threads"] == 1
+    assert {k: saved[k]["w"] for k in seen} == {k: k for k in ("seeds", "pacgan", "mnist", "jax")}
+    assert all(kw["repeats"] == 2 and kw["engines"] == ("eager",) and kw["threads"] == 1 for kw in seen.values())
+
+
 def test_bench_refuses_options_its_workload_would_ignore(capsys):
     with pytest.raises(SystemExit):
         bench.main(["--steps", "10"])  # the suite runs each workload's own budget
