@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import io
 import json
@@ -18,6 +17,7 @@ import torch
 from torch import nn
 
 from . import checks, devices, mnist, profile
+from .loop import cpu_threads
 from .results import load_json, save_json, write_checked
 
 
@@ -116,18 +116,6 @@ def _load_cached(pt, meta) -> dict | None:
     return torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
 
 
-@contextlib.contextmanager
-def _one_cpu_thread(dev: torch.device):
-    """Train with one torch CPU thread on a CPU device (small convolutions gain nothing from more)."""
-    old = torch.get_num_threads()
-    if dev.type == "cpu":
-        torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
-
-
 def train_classifier(images, labels=None, *, epochs: int = 12, batch_size: int = 64, lr: float = 2e-3,
                      max_shift: int = 2, seed: int = 0, device: str | torch.device | None = None,
                      cache: bool = True, cache_root=None, progress: bool | None = None) -> MNISTClassifier:
@@ -186,7 +174,7 @@ def train_classifier(images, labels=None, *, epochs: int = 12, batch_size: int =
     per_epoch = len(images) // batch_size
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda t: 1 - t / (epochs * per_epoch))
     loss_fn = nn.CrossEntropyLoss()
-    with _one_cpu_thread(dev), devices.seeded(seed + 1, dev):  # dropout masks (on dev)
+    with cpu_threads(1, dev), devices.seeded(seed + 1, dev):  # dropout masks (on dev)
         for _ in profile.progress_bar(range(epochs), "classifier epochs", progress):
             order = torch.randperm(len(images), generator=g)
             for i in range(per_epoch):
