@@ -3,10 +3,14 @@
 Modules, one concern each: :mod:`gan_lab.distributions` (mixtures with exact
 densities, point clouds) and :mod:`gan_lab.mnist` (IDX files, cache, checked downloads,
 offline fallback), both re-exported by :mod:`gan_lab.data`; :mod:`gan_lab.nets`
-(seed-batched networks), :mod:`gan_lab.losses` (pure functions of logits),
-:mod:`gan_lab.train` (the training loop), :mod:`gan_lab.checkpoint` (the checkpoint file
-format), :mod:`gan_lab.devices` (CPU in, CPU out; the precision policy; device-check
-mode); :mod:`gan_lab.images` (the DCGAN loop), :mod:`gan_lab.classifier` (the evaluation
+(seed-batched networks and their registry), :mod:`gan_lab.dcgan` (the image networks),
+:mod:`gan_lab.losses` (pure functions of logits); :mod:`gan_lab.train` (the fits) with
+:mod:`gan_lab.config` (the config), :mod:`gan_lab.runs` (what a fit returns),
+:mod:`gan_lab.train_mmd` (the MMD fits), :mod:`gan_lab.step` (the D, G and simultaneous
+steps), :mod:`gan_lab.loop` (the one loop) and :mod:`gan_lab.compiled` (the compiled
+step); :mod:`gan_lab.checkpoint` (the checkpoint file format), :mod:`gan_lab.devices`
+(CPU in, CPU out; the precision policy; device-check mode); :mod:`gan_lab.images` (the
+DCGAN loop), :mod:`gan_lab.classifier` (the evaluation
 classifier, its cache and FID features), :mod:`gan_lab.latent` (interpolation,
 truncation); :mod:`gan_lab.theory` (closed forms) on :mod:`gan_lab.quadrature`
 (expectations by quadrature or Monte Carlo), :mod:`gan_lab.dynamics` (the Dirac-GAN);
