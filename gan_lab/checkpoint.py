@@ -32,7 +32,9 @@ import torch
 
 from .results import write_atomic
 
-FORMAT_VERSION = 3  #: the version this gan_lab writes and reads (3: one loop for every fit, modules and optimisers by name, the engine recorded)
+#: The version this gan_lab writes and reads. 3: one loop for every fit (networks and optimisers
+#: stored by name, the engine recorded); 2: the 2-D fit's own layout.
+FORMAT_VERSION = 3
 _MAGIC = b"GANLAB-CHECKPOINT-"
 _CHUNK = re.compile(rb"CHUNK (\d{16}) ([0-9a-f]{64})\n")
 

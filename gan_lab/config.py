@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+import torch
+
 from . import checks, losses, profile
 from . import step as step_mod
 from .nets import DISCRIMINATORS, GENERATORS
@@ -20,7 +22,14 @@ G_ARCHS = tuple(GENERATORS)  #: generator architectures (``TrainConfig.g_arch``)
 D_ARCHS = tuple(DISCRIMINATORS)  #: discriminator architectures (``TrainConfig.d_arch``)
 UPDATES = ("alternating", "simultaneous")  #: update schemes (``TrainConfig.update``)
 CHECK_EVERY = 25  #: steps between checks for non-finite losses on the CPU (each check reads the history)
-AUTO_COMPILE_STEPS = 20_000  #: with ``compile=None``, runs of at least this many steps are compiled
+#: With ``compile=None``, a run is compiled when it has at least this many generator steps on the
+#: device type (and, on the CPU, at most :data:`AUTO_COMPILE_MAX_SEEDS` seeds). The CPU line is
+#: measured (``python -m gan_lab.bench``; see the README): one seed runs about twice as fast
+#: compiled, and 20-40 s of compiling on a 2-core CPU is repaid after some 50,000 steps; with
+#: many seeds the step is bound by its matrix products, which compiling does not speed up.
+#: The CUDA line is an estimate (a step launch-bound at ~3 ms eager) until a GPU measures it.
+AUTO_COMPILE_STEPS = {"cpu": 50_000, "cuda": 20_000}
+AUTO_COMPILE_MAX_SEEDS = 4  #: on the CPU, runs with more seeds stay eager (see :data:`AUTO_COMPILE_STEPS`)
 HISTORY = ("d_loss", "penalty", "g_loss", "real_logit", "fake_logit", "g_grad_norm")  #: a GAN run's history
 
 
@@ -78,8 +87,8 @@ class TrainConfig:
     #: The step's engine. ``False``: the eager step of :mod:`gan_lab.step`. ``True``: the whole
     #: iteration as one compiled function (:mod:`gan_lab.compiled`; the same random draws, the
     #: same arithmetic up to floating-point rounding). ``None`` (default): compiled only when the
-    #: run is long enough to repay compilation (at least :data:`AUTO_COMPILE_STEPS` generator
-    #: steps, about a minute of eager training on a 2-core CPU against 20-40 s of compiling).
+    #: run is long enough to repay compilation (:func:`use_compiled`, :data:`AUTO_COMPILE_STEPS`);
+    #: every chapter's runs are shorter, so chapters train eagerly.
     compile: bool | None = None
     #: Reuse the last D step's generated batch for the G step instead of drawing fresh codes
     #: (as pytorch/examples' DCGAN does): one generator forward pass less per step, but a
@@ -128,16 +137,25 @@ def resolve(config: TrainConfig | None, overrides: dict) -> TrainConfig:
     config = config or TrainConfig()
     unknown = set(overrides) - set(TrainConfig.__dataclass_fields__)
     if unknown:
-        raise TypeError(f"unknown TrainConfig field(s) {sorted(unknown)}; valid: {sorted(TrainConfig.__dataclass_fields__)}")
+        raise TypeError(f"unknown TrainConfig field(s) {sorted(unknown)}; "
+                        f"valid: {sorted(TrainConfig.__dataclass_fields__)}")
     config = TrainConfig(**{**asdict(config), **overrides})
     for name in ("g_hidden", "d_hidden", "betas"):
         setattr(config, name, tuple(getattr(config, name)))
     return config.validate()
 
 
-def use_compiled(config: TrainConfig) -> bool:
-    """Whether a run of ``config`` takes the compiled step (``config.compile``, or automatic)."""
-    return config.steps >= AUTO_COMPILE_STEPS if config.compile is None else config.compile
+def use_compiled(config: TrainConfig, device: torch.device | None = None) -> bool:
+    """Whether a run of ``config`` on ``device`` (default: the config's) takes the compiled step.
+
+    ``config.compile`` if it is set; otherwise the automatic rule of :data:`AUTO_COMPILE_STEPS`.
+    """
+    if config.compile is not None:
+        return config.compile
+    dev = device if device is not None else profile.device(config.device)
+    if dev.type == "cpu" and config.seeds > AUTO_COMPILE_MAX_SEEDS:
+        return False
+    return config.steps >= AUTO_COMPILE_STEPS.get(dev.type, AUTO_COMPILE_STEPS["cuda"])
 
 
 def step_spec(config: TrainConfig) -> step_mod.StepSpec:
@@ -155,5 +173,7 @@ def optimizers(config: TrainConfig, dev, **nets) -> dict:
 
 def snapshot(step: int, g, d) -> Snapshot:
     """Both networks' weights on the CPU (``None`` for a missing one)."""
-    cpu = lambda m: {k: v.detach().cpu().clone() for k, v in m.state_dict().items()} if m is not None else None  # noqa: E731
+    def cpu(m):
+        return {k: v.detach().cpu().clone() for k, v in m.state_dict().items()} if m is not None else None
+
     return Snapshot(step, cpu(g), cpu(d))

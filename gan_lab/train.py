@@ -29,8 +29,8 @@ from . import checkpoint as checkpoint_file
 from . import checks, compiled, loop, profile
 from . import distributions as dist_mod
 from . import step as step_mod
-from .config import (AUTO_COMPILE_STEPS, CHECK_EVERY, D_ARCHS, G_ARCHS, HISTORY, UPDATES,  # noqa: F401
-                     TrainConfig, first_seed, optimizers, resolve, snapshot, step_spec, use_compiled)
+from .config import (AUTO_COMPILE_MAX_SEEDS, AUTO_COMPILE_STEPS, CHECK_EVERY,  # noqa: F401
+                     D_ARCHS, G_ARCHS, HISTORY, UPDATES, TrainConfig, first_seed, optimizers, resolve, snapshot, step_spec, use_compiled)
 from .loop import TrainingDiverged  # noqa: F401  (re-exported: part of train's API)
 from .nets import build_discriminator, build_generator
 from .runs import CriticRun, Run, SeedBatchedEvaluation, Snapshot  # noqa: F401
@@ -83,7 +83,7 @@ def fit(data, config: TrainConfig | None = None, *, progress: bool | None = None
     opts = optimizers(config, dev, generator=G, discriminator=D)
     rng = torch.Generator(dev).manual_seed(first)  # data and latent noise
     spec = step_spec(config)
-    engine = "compiled" if use_compiled(config) else "eager"
+    engine = "compiled" if use_compiled(config, dev) else "eager"
 
     def draw_real():
         return pack_samples(dist.sample((S, B * m), generator=rng), m)  # (S, B, m * d)
@@ -206,7 +206,7 @@ def fit_discriminator(p_data, p_model, config: TrainConfig | None = None, *, pro
     opts = optimizers(config, dev, discriminator=D)
     rng = torch.Generator(dev).manual_seed(first)
     spec = step_spec(config)
-    engine = "compiled" if use_compiled(config) else "eager"
+    engine = "compiled" if use_compiled(config, dev) else "eager"
 
     def draw_real():
         return pack_samples(real.sample((S, B * m), generator=rng), m)

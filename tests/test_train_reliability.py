@@ -202,8 +202,9 @@ def test_corrupt_or_foreign_checkpoints_are_refused(tmp_path):
     log.write_bytes(bytes(history[:100]))
     with pytest.raises(ValueError, match="truncated"):
         train.load_checkpoint(ckpt)
-    ckpt.write_bytes(good.replace(b"GANLAB-CHECKPOINT-2", b"GANLAB-CHECKPOINT-1", 1))
-    with pytest.raises(ValueError, match="format version 1"):
+    old = f"GANLAB-CHECKPOINT-{checkpoint.FORMAT_VERSION - 1}".encode()
+    ckpt.write_bytes(good.replace(f"GANLAB-CHECKPOINT-{checkpoint.FORMAT_VERSION}".encode(), old, 1))
+    with pytest.raises(ValueError, match=f"format version {checkpoint.FORMAT_VERSION - 1}"):
         train.fit(data.ring(), **SMALL, checkpoint=ckpt)
     ckpt.write_bytes(b"not a checkpoint")
     with pytest.raises(ValueError, match="bad header"):
