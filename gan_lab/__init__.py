@@ -22,7 +22,8 @@ the boundaries); :mod:`gan_lab.results`, :mod:`gan_lab.records`,
 :mod:`gan_lab.reproduce`, :mod:`gan_lab.bench` and :mod:`gan_lab.baselines` (results with
 provenance, paper-scale reproductions, benchmarks against plain loops);
 :mod:`gan_lab.gpu_check` (the whole suite on a CUDA machine) with
-:mod:`gan_lab.notebook_exec` (chapters without Jupyter).
+:mod:`gan_lab.notebook_exec` (chapters without Jupyter) and
+:mod:`gan_lab.optional_modules` (what a bare machine lacks).
 """
 
 __version__ = "0.1.0"

@@ -39,7 +39,6 @@ from __future__ import annotations
 import argparse
 import ast
 import gzip
-import importlib.util
 import json
 import os
 import re
@@ -54,84 +53,15 @@ from importlib.metadata import entry_points
 from pathlib import Path
 
 from .notebook_exec import code_cells, display, is_install_cell, run_notebook, strip_magics  # noqa: F401
+from .optional_modules import (HIDE_VARIABLE, MISSING_TAG, MISSING_VARIABLE, OPTIONAL,  # noqa: F401
+                               install_hidden, missing_modules)
 
 ROOT = Path(__file__).resolve().parents[1]
 PHASES = ("tests", "chapters", "bench")
 #: Each phase's share of what is left of the budget when it starts (unused time moves on).
 SHARES = {"tests": 0.35, "chapters": 0.45, "bench": 0.20}
-#: Modules a bare machine may lack; tests that need one of them are skipped there.
-OPTIONAL = ("IPython", "ipykernel", "ipywidgets", "nbformat", "nbclient", "nbval", "jupyter_book", "mlxtend",
-            "playwright", "yaml", "sklearn", "sphinx")
 #: Test files that need a module only in a subprocess they start, where no import shows it.
 SUBPROCESS_NEEDS = {"test_install_cell.py": ("IPython",)}
-HIDE_VARIABLE = "GAN_LAB_GPU_CHECK_HIDE"  #: modules the child processes must treat as absent
-MISSING_TAG = "gpu_check: needs the missing module"
-
-
-# --- absent modules: detection, rehearsal (--hide) and the pytest plugin ----------------------
-
-class _Absent:
-    """Wraps a ``sys.meta_path`` finder so that the ``hidden`` top-level modules are not found."""
-
-    def __init__(self, finder, hidden):
-        self.finder, self.hidden = finder, hidden
-
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in self.hidden or not hasattr(self.finder, "find_spec"):
-            return None
-        return self.finder.find_spec(name, path, target)
-
-    def __getattr__(self, attr):
-        return getattr(self.finder, attr)
-
-
-def _install_hidden() -> None:
-    """Hide the modules named in ``GAN_LAB_GPU_CHECK_HIDE`` from every later import."""
-    hidden = {n for n in os.environ.get(HIDE_VARIABLE, "").split(",") if n}
-    if hidden and not any(isinstance(f, _Absent) for f in sys.meta_path):
-        sys.meta_path[:] = [_Absent(f, hidden) for f in sys.meta_path]  # as if not installed: find_spec gives None
-
-
-def missing_modules(hidden=()) -> list[str]:
-    """The :data:`OPTIONAL` modules that are not importable here (or are ``hidden``)."""
-    return sorted(m for m in OPTIONAL if m in hidden or importlib.util.find_spec(m) is None)
-
-
-def _needs(exc: BaseException | None) -> str | None:
-    """The missing module an import error (anywhere in the exception chain) names, if any."""
-    missing = set(os.environ.get("GAN_LAB_GPU_CHECK_MISSING", "").split(",")) - {""}
-    while exc is not None:
-        if isinstance(exc, ImportError):
-            names = [exc.name or ""] + re.findall(r"No module named '([\w.]+)'", str(exc))
-            for name in names:
-                if name.split(".")[0] in missing:
-                    return name.split(".")[0]
-        exc = exc.__cause__  # not __context__: a failure raised while handling an import error is a failure
-    return None
-
-
-def _hookwrapper(fn):
-    try:
-        import pytest
-    except ImportError:  # only pytest loads this module as a plugin
-        return fn
-    return pytest.hookimpl(hookwrapper=True)(fn)
-
-
-def pytest_configure(config) -> None:
-    """pytest hook (this module is loaded with ``-p gan_lab.gpu_check``): apply ``--hide``."""
-    _install_hidden()
-
-
-@_hookwrapper
-def pytest_runtest_makereport(item, call):
-    """pytest hook: a test that fails only because a missing optional module is imported is a skip."""
-    outcome = yield
-    report = outcome.get_result()
-    name = _needs(call.excinfo.value if call.excinfo else None)
-    if report.failed and name:
-        report.outcome = "skipped"
-        report.longrepr = (str(item.path), item.location[1] or 0, f"Skipped: {MISSING_TAG} {name!r}")
 
 
 # --- subprocesses and phases ----------------------------------------------------------------
@@ -157,7 +87,7 @@ def _run(cmd: list[str], timeout: float, env: dict, cwd: Path = ROOT) -> tuple[i
 def _env(device: str, cache: str | None, hidden, missing, device_check: bool) -> dict:
     env = {**os.environ, "GAN_LAB_DEVICE": device, "GAN_LAB_PROFILE": "quick", "GAN_LAB_PROGRESS": "0",
            "GAN_LAB_STATIC": "1", "MPLBACKEND": "Agg", HIDE_VARIABLE: ",".join(hidden),
-           "GAN_LAB_GPU_CHECK_MISSING": ",".join(missing)}
+           MISSING_VARIABLE: ",".join(missing)}
     if cache:
         env["GAN_LAB_CACHE"] = str(Path(cache).resolve())
         env["GAN_LAB_TEST_MNIST_DIR"] = str(Path(cache).resolve() / "mnist")  # tests/conftest.py copies it
@@ -239,7 +169,8 @@ def phase_tests(paths, k: str | None, env: dict, missing, timeout: float, jobs: 
         needs = (_top_level_imports(path) | set(SUBPROCESS_NEEDS.get(path.name, ()))) & set(missing)
         if needs:
             ignored[f"tests/{path.name}"] = "needs " + ", ".join(sorted(needs))
-    options = ["-q", "-rfE", "-p", "gan_lab.gpu_check", "-p", "no:cacheprovider", *(f"--ignore={p}" for p in ignored)]
+    options = ["-q", "-rfE", "-p", "gan_lab.optional_modules", "-p", "no:cacheprovider",
+               *(f"--ignore={p}" for p in ignored)]
     options += ["-k", k] if k else []
     hidden = set(env[HIDE_VARIABLE].split(","))  # rehearsing a bare machine: keep hidden plugins out
     for ep in entry_points(group="pytest11"):
@@ -433,7 +364,7 @@ def main(argv=None) -> int:
         os.chdir(path.parent)  # as Jupyter runs a notebook: in its folder
         from .results import save_json
 
-        _install_hidden()  # a rehearsal (--hide) hides them from the chapter too
+        install_hidden()  # a rehearsal (--hide) hides them from the chapter too
         save_json(args.result, run_notebook(path))
         return 0
     parser = argparse.ArgumentParser(prog="python -m gan_lab.gpu_check", description=__doc__,
