@@ -32,8 +32,8 @@ import torch
 
 from .results import write_atomic
 
-#: The version this gan_lab writes and reads. 3: one loop for every fit (networks and optimisers
-#: stored by name, the engine recorded); 2: the 2-D fit's own layout.
+#: The version this gan_lab writes and reads. Version 3 came with the one loop for every fit
+#: (networks and optimisers stored by name, the engine recorded); version 2 was the 2-D fit's own.
 FORMAT_VERSION = 3
 _MAGIC = b"GANLAB-CHECKPOINT-"
 _CHUNK = re.compile(rb"CHUNK (\d{16}) ([0-9a-f]{64})\n")

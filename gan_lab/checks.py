@@ -61,6 +61,13 @@ def optional_positive_number(name: str, value) -> float | None:
     return float(value)
 
 
+def boolean(name: str, value, allow_none: bool = False) -> bool | None:
+    """``value`` if it is ``True`` or ``False`` (or ``None`` with ``allow_none``); ``1`` and ``0`` are refused."""
+    if not (isinstance(value, bool) or (allow_none and value is None)):
+        raise ValueError(f"{name} must be {'None, ' if allow_none else ''}True or False, got {value!r}")
+    return value
+
+
 def one_of(name: str, value, allowed: Iterable):
     """``value`` if it is one of ``allowed``, else ``ValueError`` listing the valid choices."""
     allowed = tuple(allowed)

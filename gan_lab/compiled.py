@@ -2,7 +2,7 @@
 
 A plain PyTorch step on these small networks costs a few milliseconds, almost all of it
 Python dispatch of about 150 small operations; the arithmetic is microseconds. So
-:func:`iteration` writes one training iteration — ``n_critic`` discriminator steps and one
+:func:`make_iteration` writes one training iteration — ``n_critic`` discriminator steps and one
 generator step (or one simultaneous step) — *functionally*: each loss is a function of a
 list of parameter tensors (:func:`torch.func.functional_call`), its gradient comes from
 :func:`torch.func.grad`, and the optimiser update is tensor arithmetic on the optimiser's
@@ -14,7 +14,7 @@ in the same order as the eager loop of :mod:`gan_lab.step`, so both engines see 
 numbers; they differ only in floating-point rounding (fused kernels sum in another order).
 The optimiser state is ``torch.optim``'s own (its ``state_dict`` is valid for either engine).
 
-If the platform cannot compile (no C++ compiler, an unsupported torch), :func:`iteration`
+If the platform cannot compile (no C++ compiler, an unsupported torch), :class:`Compiled`
 warns once and the run continues eagerly.
 """
 
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 import time
+import types
 import warnings
 
 import torch
@@ -178,7 +179,15 @@ def make_iteration(spec: StepSpec, G, D, opt_g, opt_d, *, n_critic: int = 1, upd
 
 
 def compile_iteration(f, device: torch.device, tensors=()):
-    """``torch.compile(f)`` (a CUDA graph on CUDA), with the backend from ``GAN_LAB_COMPILE_BACKEND``."""
+    """``torch.compile(f)`` (a CUDA graph on CUDA), with the backend from ``GAN_LAB_COMPILE_BACKEND``.
+
+    Every fit builds its own ``f`` (a closure over its own networks and optimisers). Dynamo
+    caches compiled code per code object and guards on the closure, so the closures of many
+    fits would pile up in one cache until its recompile limit; each ``f`` is therefore given a
+    code object of its own (the compiled kernels themselves are still reused from
+    ``torch.compile``'s caches when the shapes agree).
+    """
+    f = types.FunctionType(f.__code__.replace(), f.__globals__, f.__name__, f.__defaults__, f.__closure__)
     backend = os.environ.get(BACKEND_VARIABLE, "inductor")
     if device.type == "cuda":
         for t in tensors:  # parameters and optimiser state stay put: the CUDA graph may update them

@@ -35,7 +35,7 @@ HISTORY = ("d_loss", "penalty", "g_loss", "real_logit", "fake_logit", "g_grad_no
 
 @dataclass
 class TrainConfig:
-    """Everything that defines a training run (stored on the :class:`Run`)."""
+    """Everything that defines a training run (stored on the :class:`gan_lab.runs.Run`)."""
 
     loss: str = "ns"  #: one of :data:`gan_lab.losses.KINDS`
     steps: int = 2000  #: generator steps
@@ -73,7 +73,7 @@ class TrainConfig:
     #: :class:`gan_lab.nets.MaxoutDiscriminator` (widths ``d_hidden``, ``maxout_pieces`` pieces).
     d_arch: str = "mlp"
     maxout_pieces: int = 5  #: pieces per maxout unit (``d_arch="maxout"``)
-    #: How the two networks are updated, one of :data:`gan_lab.train.UPDATES`. With ``"alternating"``,
+    #: How the two networks are updated, one of :data:`UPDATES`. With ``"alternating"``,
     #: ``n_critic`` D steps, then a G step on fresh noise against the updated D. With
     #: ``"simultaneous"``, both gradients come from one forward pass on one batch and both
     #: networks step together, as in the PacGAN (and ALI) code; it needs ``n_critic == 1``.
@@ -118,8 +118,8 @@ class TrainConfig:
             raise ValueError(f"clip must be None or > 0, got {self.clip!r}")
         checks.optional_positive_int("cpu_threads", self.cpu_threads)
         checks.optional_positive_int("snapshot_every", self.snapshot_every)
-        checks.one_of("compile", self.compile, (None, False, True))
-        checks.one_of("reuse_fake", self.reuse_fake, (False, True))
+        checks.boolean("compile", self.compile, allow_none=True)
+        checks.boolean("reuse_fake", self.reuse_fake)
         return self
 
 
@@ -152,6 +152,8 @@ def use_compiled(config: TrainConfig, device: torch.device | None = None) -> boo
     """
     if config.compile is not None:
         return config.compile
+    if config.reuse_fake:  # the compiled step has no reuse_fake
+        return False
     dev = device if device is not None else profile.device(config.device)
     if dev.type == "cpu" and config.seeds > AUTO_COMPILE_MAX_SEEDS:
         return False

@@ -3,15 +3,15 @@
 :func:`fit_images` trains one DCGAN (:class:`gan_lab.dcgan.DCGANGenerator` against
 :class:`gan_lab.dcgan.DCGANDiscriminator`) with the objectives of :mod:`gan_lab.losses`.
 Image networks are not seed-batched: several seeds are several calls. The loop keeps the
-whole data set on the device as uint8 (:class:`gan_lab.data.DeviceImages`) and draws
+whole data set on the device as uint8 (:class:`gan_lab.mnist.DeviceImages`) and draws
 batches by index; on CUDA it also runs the networks under bfloat16 autocast in
 channels-last memory format. The code path is the same on every device, with those two
 switched off on the CPU. The steps are those of :mod:`gan_lab.step` and the loop that of
 :mod:`gan_lab.loop`, shared with the 2-D fits. The plain ``DataLoader`` loop the benchmark
 compares against is :func:`gan_lab.baselines.plain_dcgan`.
 
-The evaluation classifier lives in :mod:`gan_lab.classifier` and :func:`image_grid` in
-:mod:`gan_lab.plots`; both are re-exported here for older code.
+The evaluation classifier lives in :mod:`gan_lab.classifier` and the image grid in
+:func:`gan_lab.plots.image_grid`; both are re-exported here for older code.
 """
 
 from __future__ import annotations
@@ -38,8 +38,8 @@ class ImageTrainConfig:
     """Everything that defines one image-GAN training run (stored on the :class:`ImageRun`)."""
 
     loss: str = "ns"  #: one of :data:`gan_lab.losses.KINDS`
-    #: The gradient penalty added to the critic's loss: ``"wgan-gp"`` (two-sided, at interpolates),
-    #: ``"r1"`` (at data: ``gamma / 2 * E |grad D(x)|^2``) or ``None``.
+    #: The gradient penalty added to the critic's loss, ``"wgan-gp"`` (two-sided, at interpolates)
+    #: or ``"r1"`` (the term ``gamma / 2 * E |grad D(x)|^2`` at data), or ``None`` for none.
     penalty: str | None = None
     penalty_weight: float = 10.0  #: lambda of WGAN-GP, gamma of R1
     steps: int = 1000  #: generator steps

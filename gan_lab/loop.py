@@ -123,9 +123,10 @@ class State:
     def load(self, path, config, engine: str) -> None:
         ckpt, chunks = checkpoint_file.load(path)
         record = config_record(config)
-        # the device is compared by type below (any CUDA index resumes a CUDA checkpoint)
+        # the device is compared by type below (any CUDA index resumes a CUDA checkpoint), and the
+        # engine (which ``compile`` chooses) by the engine that actually wrote the checkpoint
         diff = sorted(k for k in set(ckpt["config"]) | set(record)
-                      if k != "device" and ckpt["config"].get(k) != record.get(k))
+                      if k not in ("device", "compile") and ckpt["config"].get(k) != record.get(k))
         if diff:
             raise ValueError(f"checkpoint {path} was written by a run with a different config "
                              f"(fields {diff}); pass resume=False to start afresh")

@@ -61,7 +61,7 @@ def _network(net, which: str) -> torch.nn.Module:
     net = unwrap(net)
     if isinstance(net, torch.nn.Module):
         return net
-    return net._net(which)  # a run: Run or CriticRun
+    return unwrap(getattr(net, which))  # a run (Run, CriticRun): its network, unwrapped from the guard
 
 
 def _eval_one_seed(net: torch.nn.Module, x: torch.Tensor, seed: int) -> torch.Tensor:
@@ -201,7 +201,7 @@ def plot_gan_lab(ax, run, *, seed: int = 0, n: int = 300, extent=None, layers: S
     unknown = set(layers) - set(LAYERS)
     if unknown:
         raise ValueError(f"layers must be drawn from {LAYERS}, got unknown {sorted(unknown)}")
-    g, d, kind = run._net("generator"), run._net("discriminator"), run.config.loss
+    g, d, kind = _network(run, "generator"), _network(run, "discriminator"), run.config.loss
     extent = extent or data_extent(run.data)
     gen = profile.rng(FIGURE_STREAMS["layers"])
     if z is None:

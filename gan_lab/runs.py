@@ -78,7 +78,7 @@ class SeedBatchedEvaluation:
 
 @dataclass
 class Run(SeedBatchedEvaluation):
-    """The result of :func:`fit`: trained networks, history and snapshots.
+    """The result of :func:`gan_lab.train.fit`: trained networks, history and snapshots.
 
     Chapters evaluate the networks through the device-safe methods (:meth:`sample`,
     :meth:`generate`, and from :class:`SeedBatchedEvaluation` ``logits``, ``probabilities`` and
@@ -87,11 +87,11 @@ class Run(SeedBatchedEvaluation):
     (:mod:`gan_lab.devices`) the ``generator`` and ``discriminator`` attributes refuse direct use.
 
     Attributes:
-        config: the :class:`TrainConfig` used.
+        config: the :class:`gan_lab.config.TrainConfig` used.
         data: the data distribution trained on.
         generator: the seed-batched generator, on the run's device.
         discriminator: the seed-batched discriminator (critic), on the run's device; for
-            :func:`fit_mmd`, the learned feature map or ``None``.
+            :func:`gan_lab.train.fit_mmd`, the learned feature map or ``None``.
         history: name -> array of shape ``(steps, seeds)``: ``d_loss`` (without penalty),
             ``penalty`` (the gradient-penalty term added to it, 0 if none), ``g_loss``,
             ``real_logit`` and ``fake_logit`` (batch means of the discriminator's logits,
@@ -176,9 +176,12 @@ class Run(SeedBatchedEvaluation):
             raise ValueError(f"index must be an int in [-{len(self.snapshots)}, {len(self.snapshots)}) "
                              f"(this run kept {len(self.snapshots)} snapshots), got {index!r}")
         snap = self.snapshots[index]
-        g, d = copy.deepcopy(self._net("generator")), copy.deepcopy(self._net("discriminator"))
+        g = copy.deepcopy(self._net("generator"))
         g.load_state_dict(snap.generator)
-        d.load_state_dict(snap.discriminator)
+        d = None  # an MMD run without a feature map has no discriminator
+        if snap.discriminator is not None:
+            d = copy.deepcopy(self._net("discriminator"))
+            d.load_state_dict(snap.discriminator)
         return Run(self.config, self.data, g, d, self.history, [], self.seconds, dict(self.diverged),
                    self.resumed_from, self.first_seed, self.engine, self.compile_seconds)
 
@@ -186,13 +189,13 @@ class Run(SeedBatchedEvaluation):
 
 @dataclass
 class CriticRun(SeedBatchedEvaluation):
-    """The result of :func:`fit_discriminator`: a trained seed-batched discriminator.
+    """The result of :func:`gan_lab.train.fit_discriminator`: a trained seed-batched discriminator.
 
     Evaluate it with ``logits``, ``probabilities`` and ``weights`` (CPU in, CPU out; see
     :class:`SeedBatchedEvaluation`).
 
     Attributes:
-        config: the :class:`TrainConfig` used (generator fields unused).
+        config: the :class:`gan_lab.config.TrainConfig` used (generator fields unused).
         discriminator: the seed-batched discriminator (critic), on the run's device.
         history: ``d_loss`` (without penalty), ``penalty``, ``real_logit``, ``fake_logit``,
             each ``(steps, seeds)``.

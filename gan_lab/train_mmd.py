@@ -36,22 +36,23 @@ def fit_mmd(data, config: TrainConfig | None = None, *, bandwidths=(0.05, 0.1, 0
     features' overall scale, and the clipping bounds the family of feature maps without
     making the kernel constant. The fixed-kernel path uses ``bandwidths`` as absolute.
 
-    The loop, snapshots, checkpoints, divergence handling and ``g_arch`` work as in :func:`fit`.
-    What has no meaning for an MMD is refused: a ``loss`` other than the default, a
-    ``penalty``, ``pack > 1``, ``update="simultaneous"``, ``reuse_fake``, ``d_arch`` other than
-    ``"mlp"``, and ``compile=True`` (the MMD step runs eagerly).
+    The loop, snapshots, checkpoints, divergence handling and ``g_arch`` work as in
+    :func:`gan_lab.train.fit`. What has no meaning for an MMD is refused: a ``loss`` other than
+    the default, a ``penalty``, ``pack > 1``, ``update="simultaneous"``, ``reuse_fake``,
+    ``d_arch`` other than ``"mlp"``, ``compile=True`` (the MMD step runs eagerly) and, without
+    a feature map, ``n_critic > 1`` or ``clip``.
 
     Args:
-        data: anything :func:`fit` accepts.
-        config: a :class:`TrainConfig`; keyword overrides replace fields.
+        data: anything :func:`gan_lab.train.fit` accepts.
+        config: a :class:`gan_lab.config.TrainConfig`; keyword overrides replace fields.
         bandwidths: the Gaussian kernel's bandwidths, summed: absolute with ``features=None``,
             multiples of the features' median pairwise distance with a feature map.
         features: ``None`` for a fixed kernel on the data, or the feature map's output size.
         progress: show a progress bar.
-        checkpoint, checkpoint_every, resume: as for :func:`fit`.
+        checkpoint, checkpoint_every, resume: as for :func:`gan_lab.train.fit`.
 
     Returns:
-        A :class:`Run` whose ``history`` has ``mmd2`` (the generator's loss) and ``g_grad_norm``
+        A :class:`gan_lab.runs.Run` whose ``history`` has ``mmd2`` (the generator's loss) and ``g_grad_norm``
         per step and seed, plus ``critic_mmd2`` with a feature map; ``run.discriminator`` is the
         feature map or ``None``.
     """
@@ -89,10 +90,12 @@ def _check_mmd_config(config: TrainConfig, features) -> None:
     refused = {"loss": config.loss != default.loss, "penalty": config.penalty is not None,
                "pack": config.pack != 1, "update": config.update != "alternating",
                "reuse_fake": config.reuse_fake, "d_arch": config.d_arch != "mlp", "compile": config.compile is True}
+    if features is None:  # no feature map: nothing for critic steps or clipping to act on
+        refused.update(n_critic=config.n_critic != 1, clip=config.clip is not None)
     bad = [k for k, v in refused.items() if v]
     if bad:
-        raise ValueError(f"fit_mmd does not use {bad} (its loss is the MMD, its critic a clipped feature map, "
-                         "its step eager): leave them at their defaults")
+        raise ValueError(f"fit_mmd does not use {bad} (its loss is the MMD, its critic a clipped feature map "
+                         "if features is set, its step eager): leave them at their defaults")
     if features is not None:
         checks.positive_int("features", features)
 
