@@ -58,6 +58,26 @@ def cpu_threads(n: int | None):
     finally:
         torch.set_num_threads(old)
 
+def plain_step(run: "PlainRun", opt_g, opt_d, x: torch.Tensor, z_dim: int) -> None:
+    """One D step, then one G step on fresh noise, written the usual way (the non-saturating loss
+    through ``F.binary_cross_entropy_with_logits``); both losses are logged with ``.item()``."""
+    G, D, n, dev = run.generator, run.discriminator, len(x), x.device
+    fake = G(torch.randn(n, z_dim, device=dev))
+    real_logits, fake_logits = D(x), D(fake.detach())
+    d_loss = (F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))
+              + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits)))
+    opt_d.zero_grad()
+    d_loss.backward()
+    opt_d.step()
+
+    logits = D(G(torch.randn(n, z_dim, device=dev)))
+    g_loss = F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))
+    opt_g.zero_grad()
+    g_loss.backward()
+    opt_g.step()
+    run.d_loss.append(d_loss.item())
+    run.g_loss.append(g_loss.item())
+
 
 def mlp(sizes: Sequence[int]) -> nn.Sequential:
     """``nn.Linear`` layers of widths ``sizes`` with ``LeakyReLU(0.2)`` between them (none after the last)."""
@@ -102,21 +122,7 @@ def plain_mlp_gan(steps: int, *, seed: int = 0, batch_size: int = 256, hidden: S
     start = time.perf_counter()
     for _ in range(steps):
         x = dist.sample(batch_size).to(dev)
-        fake = G(torch.randn(batch_size, z_dim, device=dev))
-        real_logits, fake_logits = D(x), D(fake.detach())
-        d_loss = (F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))
-                  + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits)))
-        opt_d.zero_grad()
-        d_loss.backward()
-        opt_d.step()
-
-        logits = D(G(torch.randn(batch_size, z_dim, device=dev)))
-        g_loss = F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))
-        opt_g.zero_grad()
-        g_loss.backward()
-        opt_g.step()
-        run.d_loss.append(d_loss.item())
-        run.g_loss.append(g_loss.item())
+        plain_step(run, opt_g, opt_d, x, z_dim)
     sync(dev)
     run.seconds = time.perf_counter() - start
     return run
@@ -230,22 +236,7 @@ def plain_dcgan(images: torch.Tensor, steps: int, *, seed: int = 0, batch_size: 
     start = time.perf_counter()
     while len(run.g_loss) < steps:
         for (x,) in loader:
-            x = x.to(dev)
-            fake = G(torch.randn(batch_size, z_dim, device=dev))
-            real_logits, fake_logits = D(x), D(fake.detach())
-            d_loss = (F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))
-                      + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits)))
-            opt_d.zero_grad()
-            d_loss.backward()
-            opt_d.step()
-
-            logits = D(G(torch.randn(batch_size, z_dim, device=dev)))
-            g_loss = F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))
-            opt_g.zero_grad()
-            g_loss.backward()
-            opt_g.step()
-            run.d_loss.append(d_loss.item())
-            run.g_loss.append(g_loss.item())
+            plain_step(run, opt_g, opt_d, x.to(dev), z_dim)
             if len(run.g_loss) == steps:
                 break
     sync(dev)

@@ -132,17 +132,24 @@ def first_seed(config: TrainConfig) -> int:
     return config.seed + profile.SEED_STRIDE * profile.base_seed()
 
 
-def resolve(config: TrainConfig | None, overrides: dict) -> TrainConfig:
-    """Merge keyword overrides into a config (``TypeError`` for unknown fields), normalise, validate."""
-    config = config or TrainConfig()
-    unknown = set(overrides) - set(TrainConfig.__dataclass_fields__)
+def merge(cls, config, overrides: dict, tuples=()):
+    """``config`` (an instance of the dataclass ``cls``, or ``None`` for its defaults) with the keyword
+    ``overrides`` replacing fields (``TypeError`` naming unknown ones), the fields named in
+    ``tuples`` made tuples, then validated (``config.validate()``). Used by every fit."""
+    config = config or cls()
+    fields = cls.__dataclass_fields__
+    unknown = set(overrides) - set(fields)
     if unknown:
-        raise TypeError(f"unknown TrainConfig field(s) {sorted(unknown)}; "
-                        f"valid: {sorted(TrainConfig.__dataclass_fields__)}")
-    config = TrainConfig(**{**asdict(config), **overrides})
-    for name in ("g_hidden", "d_hidden", "betas"):
+        raise TypeError(f"unknown {cls.__name__} field(s) {sorted(unknown)}; valid: {sorted(fields)}")
+    config = cls(**{**asdict(config), **overrides})
+    for name in tuples:
         setattr(config, name, tuple(getattr(config, name)))
     return config.validate()
+
+
+def resolve(config: TrainConfig | None, overrides: dict) -> TrainConfig:
+    """Merge keyword overrides into a :class:`TrainConfig` (see :func:`merge`), normalise, validate."""
+    return merge(TrainConfig, config, overrides, ("g_hidden", "d_hidden", "betas"))
 
 
 def use_compiled(config: TrainConfig, device: torch.device | None = None) -> bool:
