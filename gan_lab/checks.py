@@ -6,12 +6,18 @@ naming the parameter and what was expected, and returns the value (normalised wh
 is useful), so a check reads as an assignment::
 
     steps = checks.positive_int("steps", steps)
+
+:func:`renamed` keeps an old keyword of a renamed parameter working (the package names a
+``torch.Generator`` argument ``rng`` and a loss ``loss``; older code passes ``generator=``
+or ``kind=``).
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
-from typing import Iterable
+from typing import Callable, Iterable
 
 
 def is_int(value) -> bool:
@@ -82,3 +88,40 @@ def unit_interval(name: str, value, closed_right: bool = False) -> float:
     if not ok or value < 0 or value > 1 or (value == 1 and not closed_right):
         raise ValueError(f"{name} must be a number in [0, 1{']' if closed_right else ')'}, got {value!r}")
     return float(value)
+
+
+def renamed(**old_to_new: str) -> Callable:
+    """Decorator: accept each old keyword ``old`` as the renamed parameter ``new``.
+
+    ``@renamed(generator="rng")`` on ``def sample(n, rng=None)`` makes ``sample(5, generator=g)``
+    mean ``sample(5, rng=g)``; positional calls are untouched. Passing both names (the new one
+    by keyword or by position) raises ``TypeError`` naming both. The wrapper keeps the
+    function's name, docstring and signature (:func:`functools.wraps`).
+
+    Args:
+        **old_to_new: old keyword -> the parameter's new name, which the function must have
+            (and the old one must not).
+    """
+    def decorate(fn: Callable) -> Callable:
+        params = inspect.signature(fn).parameters
+        for old, new in old_to_new.items():
+            if new not in params:
+                raise TypeError(f"renamed: {fn.__qualname__} has no parameter {new!r} "
+                                f"(the new name of {old!r})")
+            if old in params:
+                raise TypeError(f"renamed: {fn.__qualname__} still has a parameter named {old!r}")
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            if kwargs:  # fast path: no keyword, nothing to rename
+                for old, new in old_to_new.items():
+                    if old in kwargs:
+                        if new in kwargs or new in inspect.signature(fn).bind_partial(*args).arguments:
+                            raise TypeError(f"{fn.__qualname__}() got both {old!r} (the old name) "
+                                            f"and {new!r}; pass only {new!r}")
+                        kwargs[new] = kwargs.pop(old)
+            return fn(*args, **kwargs)
+
+        return wrapper
+
+    return decorate

@@ -1,7 +1,9 @@
 """2-D (and n-D) distributions: Gaussian mixtures with exact densities, and point clouds.
 
-A *distribution* here is any object with ``.sample(shape, generator=None)``
-returning a tensor of shape ``(*shape, d)``. :class:`GaussianMixture` also has an
+A *distribution* here is any object with ``.sample(shape, rng=None)`` returning a tensor
+of shape ``(*shape, d)``. The package passes the ``torch.Generator`` positionally, so an
+object whose second parameter is called ``generator`` works too (and the samplers here
+still accept ``generator=``, the name used before ``rng``). :class:`GaussianMixture` has an
 exact ``.log_prob``; :class:`PointCloud` (an empirical distribution, sampled with
 replacement) does not, since a finite sample has no density. :func:`ring` and
 :func:`grid` are the PacGAN benchmarks; :func:`swiss_roll` and :class:`Noisy` serve
@@ -35,12 +37,12 @@ def _as_shape(n: Shape, name: str = "n") -> tuple[int, ...]:
     return tuple(int(s) for s in shape)
 
 
-def _target(generator: torch.Generator | None, device: str | torch.device | None) -> torch.device:
-    """Where samples go: the generator's device if one is given, else ``device``, else CPU."""
-    if generator is not None:
-        if device is not None and not profile.same_device(device, generator.device):
-            raise ValueError(f"device {device!r} differs from the generator's device {generator.device}")
-        return generator.device
+def _target(rng: torch.Generator | None, device: str | torch.device | None) -> torch.device:
+    """Where samples go: ``rng``'s device if one is given, else ``device``, else CPU."""
+    if rng is not None:
+        if device is not None and not profile.same_device(device, rng.device):
+            raise ValueError(f"device {device!r} differs from the device of rng, {rng.device}")
+        return rng.device
     return torch.device(device) if device is not None else torch.device("cpu")
 
 
@@ -108,20 +110,29 @@ class GaussianMixture:
             self._cache[key] = tuple(t.to(device=device, dtype=dtype) for t in (self.means, self.stds, self.weights))
         return self._cache[key]
 
+    @checks.renamed(generator="rng")
     def sample(
         self,
         n: Shape,
-        generator: torch.Generator | None = None,
+        rng: torch.Generator | None = None,
         device: str | torch.device | None = None,
         dtype: torch.dtype = torch.float32,
     ) -> torch.Tensor:
-        """Draw samples of shape ``(*n, d)``, on the generator's device when a generator is given."""
+        """Draw samples of shape ``(*n, d)``.
+
+        Args:
+            n: the number of samples, or a shape.
+            rng: the random generator (a ``torch.Generator``); the samples go to its device.
+                ``None`` draws from torch's global generator. ``generator=`` is accepted too.
+            device: where the samples go when no ``rng`` is given (default CPU).
+            dtype: the samples' dtype.
+        """
         shape = _as_shape(n)
-        dev = _target(generator, device)
+        dev = _target(rng, device)
         means, stds, weights = self._params(dev, dtype)
         count = math.prod(shape)
-        idx = torch.multinomial(weights, count, replacement=True, generator=generator)  # (count,)
-        noise = torch.randn(count, self.dim, generator=generator, device=dev, dtype=dtype)
+        idx = torch.multinomial(weights, count, replacement=True, generator=rng)  # (count,)
+        noise = torch.randn(count, self.dim, generator=rng, device=dev, dtype=dtype)
         x = means[idx] + stds[idx, None] * noise  # (count, d)
         return x.reshape(*shape, self.dim)
 
@@ -229,21 +240,25 @@ class PointCloud:
     def __repr__(self) -> str:
         return f"PointCloud(n_points={len(self)}, dim={self.dim})"
 
+    @checks.renamed(generator="rng")
     def sample(
         self,
         n: Shape,
-        generator: torch.Generator | None = None,
+        rng: torch.Generator | None = None,
         device: str | torch.device | None = None,
         dtype: torch.dtype = torch.float32,
     ) -> torch.Tensor:
-        """Draw ``(*n, d)`` points uniformly with replacement."""
+        """Draw ``(*n, d)`` points uniformly with replacement, on ``rng``'s device when one is given.
+
+        ``rng`` is the random generator (``generator=`` is accepted too).
+        """
         shape = _as_shape(n)
-        dev = _target(generator, device)
+        dev = _target(rng, device)
         key = (dev, dtype)
         if key not in self._cache:
             self._cache[key] = self.points.to(device=dev, dtype=dtype)
         pts = self._cache[key]
-        idx = torch.randint(len(self), shape, generator=generator, device=dev)
+        idx = torch.randint(len(self), shape, generator=rng, device=dev)
         return pts[idx]
 
 
@@ -324,11 +339,12 @@ class Noisy:
     def __repr__(self) -> str:
         return f"Noisy({self.base!r}, std={self.std})"
 
-    def sample(self, n: Shape, generator: torch.Generator | None = None, device=None,
+    @checks.renamed(generator="rng")
+    def sample(self, n: Shape, rng: torch.Generator | None = None, device=None,
                dtype: torch.dtype = torch.float32) -> torch.Tensor:
-        """Draw ``(*n, d)`` noisy points."""
-        x = self.base.sample(n, generator=generator, device=device, dtype=dtype)
-        return x + self.std * torch.randn(x.shape, generator=generator, device=x.device, dtype=dtype)
+        """Draw ``(*n, d)`` noisy points; ``rng`` is the random generator (``generator=`` works too)."""
+        x = self.base.sample(n, rng, device=device, dtype=dtype)
+        return x + self.std * torch.randn(x.shape, generator=rng, device=x.device, dtype=dtype)
 
 
 # --- point sets as the metrics take them ---------------------------------------------------

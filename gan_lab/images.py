@@ -152,12 +152,16 @@ class ImageRun:
         """The device the networks live on."""
         return devices.module_device(self._net("generator"))
 
-    def latent(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Latent codes ``z ~ N(0, I)``, shape ``(n, z_dim)``, on the CPU (or ``generator``'s device)."""
+    @checks.renamed(generator="rng")
+    def latent(self, n: int, rng: torch.Generator | None = None) -> torch.Tensor:
+        """Latent codes ``z ~ N(0, I)``, shape ``(n, z_dim)``, on the CPU (or ``rng``'s device).
+
+        ``rng`` is the random generator (``generator=`` is accepted too).
+        """
         if not isinstance(n, int) or isinstance(n, bool) or n < 1:
             raise ValueError(f"n must be a positive int, got {n!r}")
-        dev = generator.device if generator is not None else torch.device("cpu")
-        return torch.randn(n, self.config.z_dim, generator=generator, device=dev)
+        dev = rng.device if rng is not None else torch.device("cpu")
+        return torch.randn(n, self.config.z_dim, generator=rng, device=dev)
 
     @torch.no_grad()
     def generate(self, z: torch.Tensor, ema: bool = False, batch_size: int = 1000) -> torch.Tensor:
@@ -199,9 +203,14 @@ class ImageRun:
             raise ValueError(f"this run has no {which}")
         return torch.cat([p.detach().flatten().cpu() for p in net.parameters()]).numpy()
 
-    def sample(self, n: int, generator: torch.Generator | None = None, ema: bool = False) -> torch.Tensor:
-        """``n`` generated images, a CPU tensor ``(n, 1, 28, 28)`` in ``[-1, 1]``."""
-        return self.generate(self.latent(n, generator), ema=ema)
+    @checks.renamed(generator="rng")
+    def sample(self, n: int, rng: torch.Generator | None = None, ema: bool = False) -> torch.Tensor:
+        """``n`` generated images, a CPU tensor ``(n, 1, 28, 28)`` in ``[-1, 1]``.
+
+        ``rng`` is the random generator for the codes (``generator=`` is accepted too); ``ema``
+        samples the moving-average generator.
+        """
+        return self.generate(self.latent(n, rng), ema=ema)
 
 
 def _resolve(config: ImageTrainConfig | None, overrides: dict) -> ImageTrainConfig:
@@ -323,7 +332,7 @@ def fit_images(images, config: ImageTrainConfig | None = None, *, progress: bool
 
     def iteration(i: int) -> torch.Tensor:
         for _ in range(config.n_critic):
-            x_real = dataset.sample(B, generator=rng)  # (B, 1, 28, 28) in [-1, 1]
+            x_real = dataset.sample(B, rng)  # (B, 1, 28, 28) in [-1, 1]
             z = torch.randn(B, config.z_dim, generator=rng, device=dev)
             with torch.no_grad(), devices.autocast(dev):
                 x_fake = G(z).float().contiguous(memory_format=fmt)  # (B, 1, 28, 28)

@@ -19,6 +19,8 @@ import math
 import torch
 from torch import nn
 
+from . import checks
+
 
 def _check_tensor(name: str, x) -> torch.Tensor:
     if not isinstance(x, torch.Tensor):
@@ -123,7 +125,8 @@ def interpolate(z0: torch.Tensor, z1: torch.Tensor, steps: int, method: str = "s
     return paths[method](z0, z1, t)
 
 
-def truncated_normal(n: int, dim: int, threshold: float, generator: torch.Generator | None = None,
+@checks.renamed(generator="rng")
+def truncated_normal(n: int, dim: int, threshold: float, rng: torch.Generator | None = None,
                      device: str | torch.device | None = None) -> torch.Tensor:
     r"""Codes ``(n, dim)`` with independent coordinates from :math:`\mathcal N(0, 1)` conditioned on
     ``abs(z_i) <= threshold``: the truncation trick of BigGAN (Brock et al. 2019).
@@ -137,8 +140,9 @@ def truncated_normal(n: int, dim: int, threshold: float, generator: torch.Genera
         n: number of codes.
         dim: latent dimension.
         threshold: the truncation point, > 0 (``math.inf`` for no truncation).
-        generator: the random generator (its device is used); ``None`` uses the global one.
-        device: where to create the codes when no ``generator`` is given (default CPU).
+        rng: the random generator (its device is used); ``None`` uses the global one.
+            ``generator=`` is accepted too.
+        device: where to create the codes when no ``rng`` is given (default CPU).
 
     Returns:
         A float32 tensor ``(n, dim)``.
@@ -148,14 +152,14 @@ def truncated_normal(n: int, dim: int, threshold: float, generator: torch.Genera
             raise ValueError(f"{name} must be a positive int, got {val!r}")
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not threshold > 0:
         raise ValueError(f"threshold must be a number > 0 (math.inf for no truncation), got {threshold!r}")
-    if generator is not None and not isinstance(generator, torch.Generator):
-        raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
-    dev = generator.device if generator is not None else torch.device(device or "cpu")
-    z = torch.randn(n, dim, generator=generator, device=dev)  # (n, dim)
+    if rng is not None and not isinstance(rng, torch.Generator):
+        raise TypeError(f"rng must be a torch.Generator or None, got {type(rng).__name__}")
+    dev = rng.device if rng is not None else torch.device(device or "cpu")
+    z = torch.randn(n, dim, generator=rng, device=dev)  # (n, dim)
     outside = z.abs() > threshold
     while outside.any():
         # redraw only the rejected coordinates: each keeps its first draw that lands inside
-        z[outside] = torch.randn(int(outside.sum()), generator=generator, device=dev)
+        z[outside] = torch.randn(int(outside.sum()), generator=rng, device=dev)
         outside = z.abs() > threshold
     return z
 

@@ -6,10 +6,10 @@ is meant, :math:`D(x) = \sigma(l)`. Working on logits keeps every loss finite: w
 :math:`-\log \sigma(l) = \operatorname{softplus}(-l)` and
 :math:`-\log(1 - \sigma(l)) = \operatorname{softplus}(l)`.
 
-Both functions return *losses to minimise*. For each ``kind``:
+Both functions return *losses to minimise*. For each ``loss``:
 
 =============== ================================================== =============================
-kind            discriminator loss :math:`L_D`                     generator loss :math:`L_G`
+loss            discriminator loss :math:`L_D`                     generator loss :math:`L_G`
 =============== ================================================== =============================
 ``minimax``     :math:`-E\log D(x) - E\log(1 - D(G(z)))`           :math:`E\log(1 - D(G(z)))`
 ``ns``          same as ``minimax``                                :math:`-E\log D(G(z))`
@@ -36,14 +36,16 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
+from . import checks
+
 #: The loss kinds understood by :func:`discriminator_loss` and :func:`generator_loss`.
 KINDS = ("minimax", "ns", "hinge", "wasserstein", "lsgan")
 
 
-def _check_kind(kind: str) -> str:
-    if kind not in KINDS:
-        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
-    return kind
+def _check_kind(loss: str) -> str:
+    if loss not in KINDS:
+        raise ValueError(f"loss must be one of {KINDS}, got {loss!r}")
+    return loss
 
 
 def _check_logits(name: str, logits) -> torch.Tensor:
@@ -65,11 +67,14 @@ def _mean(t: torch.Tensor, dim: int | None) -> torch.Tensor:
     return t.mean(dim=dim)
 
 
-def discriminator_loss(kind: str, real_logits: torch.Tensor, fake_logits: torch.Tensor, dim: int | None = None) -> torch.Tensor:
+@checks.renamed(kind="loss")
+def discriminator_loss(loss: str, real_logits: torch.Tensor, fake_logits: torch.Tensor,
+                       dim: int | None = None) -> torch.Tensor:
     """The discriminator's (or critic's) loss, to minimise.
 
     Args:
-        kind: one of ``"minimax"``, ``"ns"``, ``"hinge"``, ``"wasserstein"``, ``"lsgan"``.
+        loss: one of ``"minimax"``, ``"ns"``, ``"hinge"``, ``"wasserstein"``, ``"lsgan"``
+            (:data:`KINDS`; ``kind=`` is accepted too).
         real_logits: discriminator outputs on data, any shape.
         fake_logits: discriminator outputs on generated samples.
         dim: the batch dimension to average over; ``None`` averages over all elements.
@@ -78,7 +83,7 @@ def discriminator_loss(kind: str, real_logits: torch.Tensor, fake_logits: torch.
     Returns:
         The mean loss: a scalar, or one value per remaining index when ``dim`` is given.
     """
-    _check_kind(kind)
+    _check_kind(loss)
     real_logits = _check_logits("real_logits", real_logits)
     fake_logits = _check_logits("fake_logits", fake_logits)
     if dim is not None and real_logits.shape[:-1] != fake_logits.shape[:-1]:
@@ -86,37 +91,39 @@ def discriminator_loss(kind: str, real_logits: torch.Tensor, fake_logits: torch.
             f"real_logits and fake_logits must agree on all but the batch dimension, "
             f"got {tuple(real_logits.shape)} and {tuple(fake_logits.shape)}"
         )
-    if kind in ("minimax", "ns"):
+    if loss in ("minimax", "ns"):
         # -log D(x) - log(1 - D(G(z))), with D = sigmoid(logit)
         return _mean(F.softplus(-real_logits), dim) + _mean(F.softplus(fake_logits), dim)
-    if kind == "hinge":
+    if loss == "hinge":
         return _mean(F.relu(1 - real_logits), dim) + _mean(F.relu(1 + fake_logits), dim)
-    if kind == "wasserstein":
+    if loss == "wasserstein":
         return -_mean(real_logits, dim) + _mean(fake_logits, dim)
     # lsgan: push real outputs to 1 and fake outputs to 0
     return 0.5 * _mean((real_logits - 1) ** 2, dim) + 0.5 * _mean(fake_logits**2, dim)
 
 
-def generator_loss(kind: str, fake_logits: torch.Tensor, dim: int | None = None) -> torch.Tensor:
+@checks.renamed(kind="loss")
+def generator_loss(loss: str, fake_logits: torch.Tensor, dim: int | None = None) -> torch.Tensor:
     """The generator's loss, to minimise.
 
     Args:
-        kind: one of ``"minimax"``, ``"ns"``, ``"hinge"``, ``"wasserstein"``, ``"lsgan"``.
+        loss: one of ``"minimax"``, ``"ns"``, ``"hinge"``, ``"wasserstein"``, ``"lsgan"``
+            (:data:`KINDS`; ``kind=`` is accepted too).
         fake_logits: discriminator outputs on generated samples, any shape.
         dim: the batch dimension to average over; ``None`` averages over all elements.
 
     Returns:
         The mean loss: a scalar, or one value per remaining index when ``dim`` is given.
     """
-    _check_kind(kind)
+    _check_kind(loss)
     fake_logits = _check_logits("fake_logits", fake_logits)
-    if kind == "minimax":
+    if loss == "minimax":
         # log(1 - D(G(z))) = -softplus(l): saturates (zero gradient) where D(G(z)) -> 0
         return -_mean(F.softplus(fake_logits), dim)
-    if kind == "ns":
+    if loss == "ns":
         # -log D(G(z)) = softplus(-l)
         return _mean(F.softplus(-fake_logits), dim)
-    if kind in ("hinge", "wasserstein"):
+    if loss in ("hinge", "wasserstein"):
         return -_mean(fake_logits, dim)
     return 0.5 * _mean((fake_logits - 1) ** 2, dim)
 
@@ -151,12 +158,13 @@ def _critic_grad(critic: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor
     return torch.zeros_like(x) if grad is None else grad  # (S, B, d) or (B, d)
 
 
+@checks.renamed(generator="rng")
 def gradient_penalty(
     critic: Callable[[torch.Tensor], torch.Tensor],
     real: torch.Tensor,
     fake: torch.Tensor,
     *,
-    generator: torch.Generator | None = None,
+    rng: torch.Generator | None = None,
     target: float = 1.0,
 ) -> torch.Tensor:
     r"""The WGAN-GP penalty :math:`E\,(\lVert \nabla_x f(\hat x) \rVert_2 - c)^2` at random interpolates.
@@ -165,7 +173,7 @@ def gradient_penalty(
     segments between data and generated points:
     :math:`\hat x = \epsilon\, x_{\text{real}} + (1 - \epsilon)\, x_{\text{fake}}` with
     :math:`\epsilon \sim U[0, 1]` drawn once per pair, as
-    ``torch.rand(real.shape[:-1] + (1,), generator=generator, device=real.device, dtype=real.dtype)``.
+    ``torch.rand(real.shape[:-1] + (1,), generator=rng, device=real.device, dtype=real.dtype)``.
     The critic's loss is then :math:`-E f(x_{\text{real}}) + E f(x_{\text{fake}}) + \lambda \cdot`
     (this penalty), usually with :math:`\lambda = 10`. The result keeps its graph
     (``create_graph=True``), so its backward pass reaches the critic's parameters.
@@ -178,7 +186,8 @@ def gradient_penalty(
         critic: maps points ``(S, B, d)`` to outputs ``(S, B)`` (or ``(B, d)`` to ``(B,)``).
         real: data points, shape ``(S, B, d)`` (one batch per seed) or ``(B, d)``.
         fake: generated points, the same shape as ``real``.
-        generator: the random generator for :math:`\epsilon`, on ``real``'s device.
+        rng: the random generator for :math:`\epsilon`, on ``real``'s device (``generator=`` is
+            accepted too).
         target: the gradient norm :math:`c` aimed at; 1 is WGAN-GP's two-sided penalty,
             0 a zero-centred one.
 
@@ -196,7 +205,7 @@ def gradient_penalty(
         raise ValueError(f"real and fake must have the same shape, got {tuple(real.shape)} and {tuple(fake.shape)}")
     if isinstance(target, bool) or not isinstance(target, (int, float)) or not (math.isfinite(target) and target >= 0):
         raise ValueError(f"target must be a finite number >= 0, got {target!r}")
-    eps = torch.rand(real.shape[:-1] + (1,), generator=generator, device=real.device, dtype=real.dtype)  # (S, B, 1)
+    eps = torch.rand(real.shape[:-1] + (1,), generator=rng, device=real.device, dtype=real.dtype)  # (S, B, 1)
     x_hat = eps * real.detach() + (1 - eps) * fake.detach()  # (S, B, d)
     grad = _critic_grad(critic, x_hat)  # (S, B, d)
     # vector_norm's backward is 0 (not NaN) where the gradient vanishes

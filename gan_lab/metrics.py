@@ -168,7 +168,9 @@ def wasserstein1(x, y):
     return w1 if batched else float(w1[0])
 
 
-def mmd_permutation_test(x, y, bandwidths, n_permutations: int = 200, generator: torch.Generator | None = None) -> dict:
+@checks.renamed(generator="rng")
+def mmd_permutation_test(x, y, bandwidths, n_permutations: int = 200,
+                         rng: torch.Generator | None = None) -> dict:
     r"""A permutation test of :math:`P = Q` with the unbiased :math:`\widehat{\mathrm{MMD}}{}^2` as statistic.
 
     Under :math:`H_0: P = Q` the pooled points are exchangeable, so the statistic's null
@@ -189,7 +191,8 @@ def mmd_permutation_test(x, y, bandwidths, n_permutations: int = 200, generator:
             a single set is compared with every seed of the other argument.
         bandwidths: the kernel's bandwidths, as in :func:`gan_lab.losses.gaussian_kernel`.
         n_permutations: the number :math:`B` of random relabellings, at least 1.
-        generator: the random generator for the permutations (a CPU generator).
+        rng: the random generator for the permutations (on any device; ``generator=`` is
+            accepted too).
 
     Returns:
         A dict with ``mmd2`` (the unbiased statistic) and ``p_value``: ``float`` for
@@ -213,9 +216,9 @@ def mmd_permutation_test(x, y, bandwidths, n_permutations: int = 200, generator:
     total = k.sum((-2, -1))  # (S,)
 
     # Row 0: the observed split; rows 1..B: random relabellings. is_x[b, i] = 1 if z_i goes to x.
-    # drawn where the generator lives (any device), used on the CPU
-    dev = generator.device if generator is not None else torch.device("cpu")
-    keys = torch.rand(n_permutations, n + m, generator=generator, device=dev, dtype=torch.float64).cpu()  # (B, N)
+    # drawn where rng lives (any device), used on the CPU
+    dev = rng.device if rng is not None else torch.device("cpu")
+    keys = torch.rand(n_permutations, n + m, generator=rng, device=dev, dtype=torch.float64).cpu()  # (B, N)
     is_x = torch.zeros(n_permutations + 1, n + m, dtype=torch.float64)
     is_x[0, :n] = 1
     is_x[1:].scatter_(1, keys.argsort(dim=1)[:, :n], 1.0)

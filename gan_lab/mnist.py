@@ -278,8 +278,12 @@ class DeviceImages:
         x = to_signed_unit(self.images[index])  # (B, C, H, W)
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
-    def sample(self, batch_size: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """A batch of ``batch_size`` images drawn uniformly with replacement, in ``[-1, 1]``."""
+    @checks.renamed(generator="rng")
+    def sample(self, batch_size: int, rng: torch.Generator | None = None) -> torch.Tensor:
+        """A batch of ``batch_size`` images drawn uniformly with replacement, in ``[-1, 1]``.
+
+        ``rng`` is the random generator (on the images' device; ``generator=`` is accepted too).
+        """
         batch_size = checks.positive_int("batch_size", batch_size)
-        index = torch.randint(len(self), (batch_size,), generator=generator, device=self.device)
+        index = torch.randint(len(self), (batch_size,), generator=rng, device=self.device)
         return self.batch(index)

@@ -203,11 +203,11 @@ def plot_gan_lab(ax, run, *, seed: int = 0, n: int = 300, extent=None, layers: S
         raise ValueError(f"layers must be drawn from {LAYERS}, got unknown {sorted(unknown)}")
     g, d, kind = _network(run, "generator"), _network(run, "discriminator"), run.config.loss
     extent = extent or data_extent(run.data)
-    gen = profile.rng(FIGURE_STREAMS["layers"])
+    rng = profile.rng(FIGURE_STREAMS["layers"])
     if z is None:
-        z = torch.randn(n, g.z_dim, generator=gen)
+        z = torch.randn(n, g.z_dim, generator=rng)
     if real is None and "real" in layers:
-        real = run.data.sample(n, generator=gen)
+        real = run.data.sample(n, rng)
     ax.clear()
     ax.set_xlim(extent[:2])
     ax.set_ylim(extent[2:])
@@ -243,9 +243,9 @@ def animate(run, *, seed: int = 0, n: int = 300, extent=None, layers: Sequence[s
     if len(run.snapshots) < 2:
         raise ValueError("run needs at least 2 snapshots to animate: pass snapshot_every to fit()")
     extent = extent or data_extent(run.data)
-    gen = profile.rng(FIGURE_STREAMS["animation"])
-    z = torch.randn(n, run.config.z_dim, generator=gen)
-    real = run.data.sample(n, generator=gen)
+    rng = profile.rng(FIGURE_STREAMS["animation"])
+    z = torch.randn(n, run.config.z_dim, generator=rng)
+    real = run.data.sample(n, rng)
     fig, ax = plt.subplots(figsize=figsize, dpi=dpi)
 
     def frame(i):
@@ -315,8 +315,8 @@ def plot_seeds(run, n: int = 500, *, extent=None, ncols: int | None = None, size
     nrows = -(-S // ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(2.6 * ncols, 2.6 * nrows), squeeze=False)
     extent = extent or data_extent(run.data)
-    real = run.data.sample(n, generator=profile.rng(FIGURE_STREAMS["seeds_real"]))
-    fake = run.sample(n, generator=profile.rng(FIGURE_STREAMS["seeds_fake"]))
+    real = run.data.sample(n, profile.rng(FIGURE_STREAMS["seeds_real"]))
+    fake = run.sample(n, rng=profile.rng(FIGURE_STREAMS["seeds_fake"]))
     for s, ax in enumerate(axes.ravel()):
         if s >= S:
             ax.axis("off")

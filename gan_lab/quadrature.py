@@ -59,19 +59,20 @@ def check_pair(p, q) -> int:
     return dp
 
 
-def sample(dist, n: int, generator: torch.Generator | None) -> torch.Tensor:
+@checks.renamed(generator="rng")
+def sample(dist, n: int, rng: torch.Generator | None) -> torch.Tensor:
     """``n`` samples as float64, shape ``(n, d)`` (or ``(n,)`` for scalar torch distributions)."""
     if isinstance(dist, torch.distributions.Distribution):
         # torch.distributions take no generator and draw on the CPU here: seed the global CPU
-        # generator from ``generator`` (on any device), draw, then restore it. Only the CPU
+        # generator from ``rng`` (on any device), draw, then restore it. Only the CPU
         # generator is touched (torch.manual_seed would also reseed every CUDA generator).
         with torch.random.fork_rng(devices=[]):
-            if generator is not None:
-                seed = int(torch.randint(2**62, (1,), generator=generator, device=generator.device))
+            if rng is not None:
+                seed = int(torch.randint(2**62, (1,), generator=rng, device=rng.device))
                 torch.default_generator.manual_seed(seed)
             x = dist.sample((n,))
     else:
-        x = dist.sample(n, generator=generator)
+        x = dist.sample(n, rng)  # positional: a user's distribution may call it generator
     return x.to(torch.float64)
 
 
@@ -103,8 +104,9 @@ def weighted(log_density: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
     return torch.where(density > 0, density * factor, torch.zeros_like(factor))
 
 
+@checks.renamed(generator="rng")
 def expectation(
-    p, q, f_p: Factor, f_q: Factor | None, method: str, n_samples: int, generator: torch.Generator | None
+    p, q, f_p: Factor, f_q: Factor | None, method: str, n_samples: int, rng: torch.Generator | None
 ) -> tuple[float, float]:
     r""":math:`E_p f_p + E_q f_q` and its error: the quadrature error estimate, or the Monte Carlo standard error."""
     dim = check_pair(p, q)
@@ -122,7 +124,7 @@ def expectation(
     for dist, f in ((p, f_p), (q, f_q)):
         if f is None:
             continue
-        x = sample(dist, n_samples, generator)  # (n, d) or (n,)
+        x = sample(dist, n_samples, rng)  # (n, d) or (n,)
         if dim == 1:
             x = x.reshape(n_samples)  # plain points, which any 1-D log_prob maps to (n,)
         lp, lq = p.log_prob(x), q.log_prob(x)  # (n,)

@@ -133,7 +133,7 @@ def _pacgan_rows(budget: dict, device: str | None, progress: bool | None, on_row
                              progress=progress, checkpoint=checkpoint(key),
                              checkpoint_every=max(100, steps // 40), **PACGAN_ARCH, **PACGAN_TRAIN)
             # a fixed evaluation noise, one draw for the block's seeds
-            samples = run_.sample(n_eval, generator=torch.Generator().manual_seed(PACGAN_EVAL_SEED))
+            samples = run_.sample(n_eval, rng=torch.Generator().manual_seed(PACGAN_EVAL_SEED))
             stats = metrics.mode_stats(samples, mixture)
             per_trial += [{"trial": a + i, "seed": run_.first_seed + i, "modes": int(stats["modes"][i]),
                            "high_quality": float(stats["high_quality"][i]),

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .checks import positive_int
+from .checks import positive_int, renamed
 from .devices import as_input, flat_weights, guard, module_device, unwrap
 
 @dataclass
@@ -143,11 +143,15 @@ class Run(SeedBatchedEvaluation):
     def n_seeds(self) -> int:
         return self._net("generator").n_seeds
 
-    def latent(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Latent codes ``z ~ N(0, I)`` of shape ``(seeds, n, z_dim)``, on ``generator``'s device (default the CPU)."""
+    @renamed(generator="rng")
+    def latent(self, n: int, rng: torch.Generator | None = None) -> torch.Tensor:
+        """Latent codes ``z ~ N(0, I)`` of shape ``(seeds, n, z_dim)``, on ``rng``'s device (default the CPU).
+
+        ``rng`` is the random generator (``generator=`` is accepted too).
+        """
         positive_int("n", n)
-        dev = generator.device if generator is not None else torch.device("cpu")
-        return torch.randn(self.n_seeds, n, self.config.z_dim, generator=generator, device=dev)
+        dev = rng.device if rng is not None else torch.device("cpu")
+        return torch.randn(self.n_seeds, n, self.config.z_dim, generator=rng, device=dev)
 
     def generate(self, z) -> torch.Tensor:
         """``G(z)`` for CPU codes ``z`` of shape ``(n, z_dim)`` (every seed) or ``(seeds, n, z_dim)``.
@@ -160,13 +164,15 @@ class Run(SeedBatchedEvaluation):
         z = as_input("z", z, self.config.z_dim, self.n_seeds)
         return self._evaluate("generator", z)
 
-    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    @renamed(generator="rng")
+    def sample(self, n: int, rng: torch.Generator | None = None) -> torch.Tensor:
         """``n`` generated samples per seed: a CPU tensor of shape ``(seeds, n, d)``.
 
-        The codes come from ``generator`` (a ``torch.Generator`` on any device; default torch's
-        global CPU generator) and go through :meth:`generate`.
+        The codes come from ``rng``, the random generator (a ``torch.Generator`` on any device;
+        default torch's global CPU generator; ``generator=`` is accepted too), and go through
+        :meth:`generate`.
         """
-        return self.generate(self.latent(n, generator).cpu())
+        return self.generate(self.latent(n, rng).cpu())
 
     def at(self, index: int) -> "Run":
         """A copy of this run whose networks hold snapshot ``index``'s weights."""

@@ -118,7 +118,7 @@ def penalty_term(D, spec: StepSpec, x_real: torch.Tensor, x_fake: torch.Tensor,
         critic = lambda flat: D(flat.reshape(x_real.shape))  # noqa: E731
         real, fake = x_real.reshape(len(x_real), -1), x_fake.reshape(len(x_fake), -1)
     if spec.penalty == "wgan-gp":
-        return spec.penalty_weight * losses.gradient_penalty(critic, real, fake, generator=rng)
+        return spec.penalty_weight * losses.gradient_penalty(critic, real, fake, rng=rng)
     return 0.5 * spec.penalty_weight * losses.r1_penalty(critic, real)
 
 

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import quadrature
+from . import checks, quadrature
 
 LOG2 = math.log(2.0)
 
@@ -73,12 +73,13 @@ def _jsd_q(lp: torch.Tensor, lq: torch.Tensor) -> torch.Tensor:
     return 0.5 * (LOG2 - F.softplus(lp - lq))
 
 
+@checks.renamed(generator="rng")
 def jsd(
     p,
     q,
     *,
     n_samples: int = 100_000,
-    generator: torch.Generator | None = None,
+    rng: torch.Generator | None = None,
     return_se: bool = False,
     method: str = "auto",
 ) -> float | tuple[float, float]:
@@ -99,7 +100,7 @@ def jsd(
             dimension, also ``means`` and ``stds`` (or ``mean`` and ``stddev``).
         q: the same for the other distribution.
         n_samples: Monte Carlo draws from each distribution, at least 2.
-        generator: the random generator for Monte Carlo sampling.
+        rng: the random generator for Monte Carlo sampling (``generator=`` is accepted too).
         return_se: also return the estimate's error: the Monte Carlo standard error, or
             the quadrature's absolute error estimate.
         method: ``"auto"`` (quadrature in 1-D, Monte Carlo otherwise), ``"quad"`` or ``"mc"``.
@@ -111,16 +112,17 @@ def jsd(
         TypeError: if ``p`` or ``q`` lacks ``log_prob`` (or what the method needs).
         ValueError: if the dimensions differ, ``n_samples < 2`` or ``method`` is unknown.
     """
-    value, err = quadrature.expectation(p, q, _jsd_p, _jsd_q, method, n_samples, generator)
+    value, err = quadrature.expectation(p, q, _jsd_p, _jsd_q, method, n_samples, rng)
     return (value, err) if return_se else value
 
 
+@checks.renamed(generator="rng")
 def value_at_optimum(
     p,
     q,
     *,
     n_samples: int = 100_000,
-    generator: torch.Generator | None = None,
+    rng: torch.Generator | None = None,
     return_se: bool = False,
     method: str = "auto",
 ) -> float | tuple[float, float]:
@@ -136,17 +138,18 @@ def value_at_optimum(
     """
     # log D* = -softplus(log q - log p), log(1 - D*) = -softplus(log p - log q)
     value, err = quadrature.expectation(
-        p, q, lambda lp, lq: -F.softplus(lq - lp), lambda lp, lq: -F.softplus(lp - lq), method, n_samples, generator
+        p, q, lambda lp, lq: -F.softplus(lq - lp), lambda lp, lq: -F.softplus(lp - lq), method, n_samples, rng
     )
     return (value, err) if return_se else value
 
 
+@checks.renamed(generator="rng")
 def kl(
     p,
     q,
     *,
     n_samples: int = 100_000,
-    generator: torch.Generator | None = None,
+    rng: torch.Generator | None = None,
     return_se: bool = False,
     method: str = "auto",
 ) -> float | tuple[float, float]:
@@ -157,7 +160,7 @@ def kl(
     Returns:
         The divergence, or ``(divergence, error)`` when ``return_se`` is true.
     """
-    value, err = quadrature.expectation(p, q, lambda lp, lq: lp - lq, None, method, n_samples, generator)
+    value, err = quadrature.expectation(p, q, lambda lp, lq: lp - lq, None, method, n_samples, rng)
     return (value, err) if return_se else value
 
 
@@ -226,12 +229,13 @@ def _tv_factor(lp: torch.Tensor, lq: torch.Tensor) -> torch.Tensor:
     return torch.clamp(-torch.expm1(lq - lp), min=0.0)
 
 
+@checks.renamed(generator="rng")
 def total_variation(
     p,
     q,
     *,
     n_samples: int = 100_000,
-    generator: torch.Generator | None = None,
+    rng: torch.Generator | None = None,
     return_se: bool = False,
     method: str = "auto",
 ) -> float | tuple[float, float]:
@@ -253,7 +257,8 @@ def total_variation(
         ValueError: if the dimensions differ, ``n_samples < 2`` or ``method`` is unknown.
     """
     value, err = quadrature.expectation(
-        p, q, lambda lp, lq: 0.5 * _tv_factor(lp, lq), lambda lp, lq: 0.5 * _tv_factor(lq, lp), method, n_samples, generator
+        p, q, lambda lp, lq: 0.5 * _tv_factor(lp, lq), lambda lp, lq: 0.5 * _tv_factor(lq, lp),
+        method, n_samples, rng
     )
     return (value, err) if return_se else value
 
@@ -262,12 +267,13 @@ class _Diverged(ArithmeticError):
     """Raised inside an integrand that overflows float64: the integral is infinite."""
 
 
+@checks.renamed(generator="rng")
 def pearson_chi2(
     p,
     q,
     *,
     n_samples: int = 100_000,
-    generator: torch.Generator | None = None,
+    rng: torch.Generator | None = None,
     return_se: bool = False,
     method: str = "auto",
 ) -> float | tuple[float, float]:
@@ -304,7 +310,7 @@ def pearson_chi2(
     try:
         # an expectation over q alone: swap the roles, E_q f(log q, log p)
         with np.errstate(invalid="ignore"):
-            value, err = quadrature.expectation(q, p, factor, None, method, n_samples, generator)
+            value, err = quadrature.expectation(q, p, factor, None, method, n_samples, rng)
     except _Diverged:
         value, err = math.inf, math.inf
     if not math.isfinite(value):

@@ -86,7 +86,7 @@ def fit(data, config: TrainConfig | None = None, *, progress: bool | None = None
     engine = "compiled" if use_compiled(config, dev) else "eager"
 
     def draw_real():
-        return pack_samples(dist.sample((S, B * m), generator=rng), m)  # (S, B, m * d)
+        return pack_samples(dist.sample((S, B * m), rng), m)  # (S, B, m * d)
 
     def draw_z():
         return torch.randn(S, B * m, config.z_dim, generator=rng, device=dev)
@@ -209,10 +209,10 @@ def fit_discriminator(p_data, p_model, config: TrainConfig | None = None, *, pro
     engine = "compiled" if use_compiled(config, dev) else "eager"
 
     def draw_real():
-        return pack_samples(real.sample((S, B * m), generator=rng), m)
+        return pack_samples(real.sample((S, B * m), rng), m)
 
     def draw_fake():
-        return pack_samples(fake.sample((S, B * m), generator=rng), m)
+        return pack_samples(fake.sample((S, B * m), rng), m)
 
     if engine == "compiled":
         iteration, comp = _compiled_iteration(config, spec, None, D, opts, rng, draw_real, None, fixed=draw_fake)

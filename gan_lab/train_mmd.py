@@ -119,7 +119,7 @@ def _mmd_iteration(config, dist, G, F, opts, rng, bandwidths):
         if F is not None:
             scale = None  # the features' scale: measured on this step's first critic batch
             for _ in range(config.n_critic):  # critic: maximise MMD^2 of the features
-                x_real = dist.sample((S, B), generator=rng)
+                x_real = dist.sample((S, B), rng)
                 with torch.no_grad():
                     x_fake = G(torch.randn(S, B, config.z_dim, generator=rng, device=dev))
                 critic_mmd2, scale = feature_mmd2(x_real, x_fake, scale)  # (S,), (S, 1)
@@ -128,7 +128,7 @@ def _mmd_iteration(config, dist, G, F, opts, rng, bandwidths):
                 opts["discriminator"].step()
                 step_mod.clip_(f_params, config.clip)
             rows = [critic_mmd2.detach()]
-        x_real = dist.sample((S, B), generator=rng)
+        x_real = dist.sample((S, B), rng)
         x_fake = G(torch.randn(S, B, config.z_dim, generator=rng, device=dev))
         mmd2 = losses.mmd2(x_real, x_fake, bandwidths) if F is None else feature_mmd2(x_real, x_fake, scale)[0]
         opt_g.zero_grad(set_to_none=True)

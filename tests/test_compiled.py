@@ -54,7 +54,7 @@ def _max_difference(a, b):
                 diffs[f"{which}.{name}"] = float((p - pb[name]).detach().abs().max())
     if hasattr(a, "sample") and a.config.g_arch == "mlp":
         rng = lambda: torch.Generator().manual_seed(3)  # noqa: E731
-        diffs["samples"] = float((a.sample(64, generator=rng()) - b.sample(64, generator=rng())).abs().max())
+        diffs["samples"] = float((a.sample(64, rng=rng()) - b.sample(64, rng=rng())).abs().max())
     worst = max(diffs, key=diffs.get)
     return diffs[worst], worst
 

@@ -94,7 +94,7 @@ def _first_iteration_by_hand(reuse_fake):
     opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr_d, betas=cfg.betas)
     rng = torch.Generator().manual_seed(first)
     ring = data.ring()
-    x_real = ring.sample((1, cfg.batch_size), generator=rng)
+    x_real = ring.sample((1, cfg.batch_size), rng=rng)
     z_d = torch.randn(1, cfg.batch_size, cfg.z_dim, generator=rng)
     with torch.no_grad():
         x_fake = G(z_d)

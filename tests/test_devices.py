@@ -168,7 +168,7 @@ def test_chapter_cells_use_only_device_safe_calls(path):
 PLANTED = """\
 from gan_lab import data, profile, train
 run = train.fit(data.ring(), steps=3, seeds=2, batch_size=8, g_hidden=(8,), d_hidden=(8,))
-x = data.ring().sample(16, generator=profile.rng(0))
+x = data.ring().sample(16, rng=profile.rng(0))
 logits = run.discriminator(x.expand(2, -1, -1))  # the mistake: a CPU tensor into the network
 """
 

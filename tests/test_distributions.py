@@ -45,7 +45,7 @@ def test_log_prob_1d_accepts_plain_points_and_integrates_to_one():
 def test_sample_moments_and_shapes():
     gm = distributions.GaussianMixture([[0.0, 0.0], [4.0, 0.0]], 0.5, [0.25, 0.75])
     g = torch.Generator().manual_seed(0)
-    x = gm.sample(200_000, generator=g)
+    x = gm.sample(200_000, rng=g)
     assert x.shape == (200_000, 2) and x.dtype == torch.float32
     # mean = 0.75 * 4 = 3; var_x = 0.25 + 0.25*0.75*16 = 3.25
     assert_close(x.double().mean(0), torch.tensor([3.0, 0.0], dtype=torch.float64), atol=0.02, rtol=0)
@@ -55,8 +55,8 @@ def test_sample_moments_and_shapes():
 
 def test_sample_is_reproducible_with_generator():
     gm = distributions.ring()
-    a = gm.sample(100, generator=torch.Generator().manual_seed(5))
-    b = gm.sample(100, generator=torch.Generator().manual_seed(5))
+    a = gm.sample(100, rng=torch.Generator().manual_seed(5))
+    b = gm.sample(100, rng=torch.Generator().manual_seed(5))
     assert torch.equal(a, b)
 
 
@@ -72,7 +72,7 @@ def test_cdf_and_icdf_against_scipy():
 def test_point_cloud_from_array_and_csv(tmp_path):
     pts = np.array([[0.0, 1.0], [2.0, 3.0], [4.0, 5.0]])
     cloud = distributions.load_points(pts)
-    s = cloud.sample((2, 1000), generator=torch.Generator().manual_seed(0))
+    s = cloud.sample((2, 1000), rng=torch.Generator().manual_seed(0))
     assert s.shape == (2, 1000, 2)
     # every sample is one of the points; all three appear
     assert {tuple(p) for p in s.reshape(-1, 2).tolist()} == {tuple(p) for p in pts.tolist()}
@@ -142,7 +142,7 @@ def test_swiss_roll_and_noisy():
     assert r.min() > 1.5 * math.pi / 7.5 - 0.2 and r.max() < 4.5 * math.pi / 7.5 + 0.2
     base = distributions.GaussianMixture([[0.0, 0.0]], 0.1)
     noisy = distributions.Noisy(base, 0.2)
-    x = noisy.sample(100_000, generator=torch.Generator().manual_seed(0)).double()
+    x = noisy.sample(100_000, rng=torch.Generator().manual_seed(0)).double()
     # variance adds: 0.1^2 + 0.2^2 = 0.05 per axis
     assert_close(x.var(0), torch.tensor([0.05, 0.05], dtype=torch.float64), atol=1.5e-3, rtol=0)
     with pytest.raises(ValueError, match="std"):
@@ -157,10 +157,10 @@ def test_swiss_roll_and_noisy():
 def test_sampling_on_cuda_accepts_either_name_of_the_device():
     """'cuda' and the generator's 'cuda:0' name one device: no spurious mismatch error."""
     rng = torch.Generator("cuda").manual_seed(0)
-    x = distributions.ring().sample(5, generator=rng, device="cuda")
+    x = distributions.ring().sample(5, rng=rng, device="cuda")
     assert x.device.type == "cuda" and x.shape == (5, 2)
-    with pytest.raises(ValueError, match="differs from the generator's device"):
-        distributions.ring().sample(5, generator=rng, device="cpu")
+    with pytest.raises(ValueError, match="differs from the device of rng"):
+        distributions.ring().sample(5, rng=rng, device="cpu")
 
 
 def test_point_sets_as_the_metrics_take_them():
@@ -176,3 +176,26 @@ def test_point_sets_as_the_metrics_take_them():
         distributions.as_point_pair(torch.zeros(4, 2), torch.zeros(4, 3))
     with pytest.raises(ValueError, match="same number of seeds"):
         distributions.as_point_pair(torch.zeros(2, 4, 2), torch.zeros(3, 4, 2))
+
+
+class _OldStyle:
+    """A user's distribution whose sampler still calls its generator ``generator``."""
+
+    dim = 2
+
+    def sample(self, n, generator=None, device=None, dtype=torch.float32):
+        return distributions.ring().sample(n, generator, device=device, dtype=dtype)
+
+
+@pytest.mark.parametrize("dist", [distributions.ring(), distributions.PointCloud(np.eye(2)),
+                                  distributions.Noisy(distributions.ring(), 0.1)], ids=repr)
+def test_sample_still_accepts_the_old_keyword_generator(dist):
+    """``generator=`` (the name before ``rng``) gives the same draw; passing both is refused."""
+    new = dist.sample(8, rng=torch.Generator().manual_seed(3))
+    assert torch.equal(dist.sample(8, generator=torch.Generator().manual_seed(3)), new)
+    assert torch.equal(dist.sample(8, torch.Generator().manual_seed(3)), new)
+    with pytest.raises(TypeError, match="'generator'.*'rng'"):
+        dist.sample(8, rng=torch.Generator(), generator=torch.Generator())
+    # the package passes the generator positionally, so an old-style base works under Noisy
+    noisy = distributions.Noisy(_OldStyle(), 0.1).sample(4, rng=torch.Generator().manual_seed(3))
+    assert noisy.shape == (4, 2)

@@ -78,7 +78,7 @@ def test_bad_settings_raise_before_any_training(kwargs, message, static, fits):
 
 @pytest.mark.parametrize("name", explore.DATASETS)
 def test_every_data_set_is_a_2d_distribution(name):
-    x = explore.make_data(name).sample((2, 5), generator=torch.Generator().manual_seed(0))
+    x = explore.make_data(name).sample((2, 5), rng=torch.Generator().manual_seed(0))
     assert x.shape == (2, 5, 2) and torch.isfinite(x).all()
 
 

@@ -52,7 +52,7 @@ def test_gradient_penalty_on_flattened_images_matches_direct_autograd():
     D = DCGANDiscriminator(width=4, batch_norm=False, seed=1)
     real, fake = torch.randn(4, 1, 28, 28), torch.randn(4, 1, 28, 28)
     penalty = losses.gradient_penalty(lambda flat: D(flat.reshape(real.shape)), real.flatten(1), fake.flatten(1),
-                                      generator=torch.Generator().manual_seed(0))
+                                      rng=torch.Generator().manual_seed(0))
     eps = torch.rand(4, 1, generator=torch.Generator().manual_seed(0))[:, :, None, None]  # same draw
     x_hat = (eps * real + (1 - eps) * fake).requires_grad_(True)
     (grad,) = torch.autograd.grad(D(x_hat).sum(), x_hat)
@@ -98,8 +98,14 @@ def test_fit_images_runs_records_and_is_deterministic(digits):
     assert run.snapshots[-1].samples.shape == (3, 1, 28, 28) and run.snapshots[-1].ema_samples is not None
     torch.testing.assert_close(run.snapshots[0].samples, again.snapshots[0].samples)
     assert (run.history["penalty"] == 0).all() and (run.history["g_grad_norm"] > 0).all()
-    s = run.sample(6, generator=torch.Generator().manual_seed(0), ema=True)
+    s = run.sample(6, rng=torch.Generator().manual_seed(0), ema=True)
     assert s.shape == (6, 1, 28, 28) and s.abs().max() <= 1
+    # the old keyword generator= (before rng) still works, and passing both is refused
+    torch.testing.assert_close(run.sample(6, generator=torch.Generator().manual_seed(0), ema=True), s, rtol=0, atol=0)
+    assert torch.equal(run.latent(3, generator=torch.Generator().manual_seed(1)),
+                       run.latent(3, rng=torch.Generator().manual_seed(1)))
+    with pytest.raises(TypeError, match="'generator'.*'rng'"):
+        run.latent(3, rng=torch.Generator(), generator=torch.Generator())
     z = run.latent(3, torch.Generator().manual_seed(1))
     torch.testing.assert_close(run.generate(z), run.generate(z))  # eval mode: no batch dependence
     torch.testing.assert_close(run.generate(z[:1]), run.generate(z)[:1])
@@ -159,6 +165,6 @@ def test_r1_and_checkpoints_in_the_image_loop(digits, tmp_path, monkeypatch):
     for k in whole.history:
         np.testing.assert_array_equal(resumed.history[k], whole.history[k])
     assert [s.step for s in resumed.snapshots] == [0, 3, 6]
-    torch.testing.assert_close(resumed.sample(4, generator=torch.Generator().manual_seed(1)),
-                               whole.sample(4, generator=torch.Generator().manual_seed(1)), rtol=0, atol=0)
+    torch.testing.assert_close(resumed.sample(4, rng=torch.Generator().manual_seed(1)),
+                               whole.sample(4, rng=torch.Generator().manual_seed(1)), rtol=0, atol=0)
     torch.testing.assert_close(resumed.snapshots[-1].samples, whole.snapshots[-1].samples, rtol=0, atol=0)

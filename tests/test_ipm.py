@@ -56,7 +56,7 @@ def linear_critic(w):
 @pytest.mark.parametrize("target", [1.0, 0.0, 2.5])
 def test_gradient_penalty_matches_finite_differences_at_the_same_interpolates(target):
     real, fake = randn(3, 16, 2, seed=1), randn(3, 16, 2, seed=2) + 1.0
-    gp = losses.gradient_penalty(small_critic, real, fake, generator=torch.Generator().manual_seed(7), target=target)
+    gp = losses.gradient_penalty(small_critic, real, fake, rng=torch.Generator().manual_seed(7), target=target)
     eps = torch.rand(3, 16, 1, generator=torch.Generator().manual_seed(7), dtype=F64)  # as documented
     x_hat = eps * real + (1 - eps) * fake
     expected = ((fd_grad_norm(small_critic, x_hat) - target) ** 2).mean(-1)  # (S,)
@@ -94,7 +94,7 @@ def test_gradient_penalty_backpropagates_to_critic_parameters():
 
     def penalty(weight):  # the penalty as a function of the critic's parameters, same epsilon each call
         critic = lambda x: torch.tanh(x @ weight).sum(-1)
-        return losses.gradient_penalty(critic, real, fake, generator=torch.Generator().manual_seed(0))
+        return losses.gradient_penalty(critic, real, fake, rng=torch.Generator().manual_seed(0))
 
     weight = randn(2, 3, seed=8).requires_grad_(True)
     assert torch.autograd.gradcheck(penalty, (weight,))  # backward through create_graph vs finite differences
@@ -346,7 +346,7 @@ def test_wasserstein1_1d_against_scipy_quad_and_large_samples():
     # samples: E|W1(P_n, Q_n) - W1(P, Q)| <= (int sqrt(F_p (1 - F_p)) + sqrt(F_q (1 - F_q)) dx) / sqrt(n)
     n = 200_000
     gen = torch.Generator().manual_seed(0)
-    xs, ys = p.sample(n, generator=gen, dtype=F64)[:, 0].numpy(), q.sample(n, generator=gen, dtype=F64)[:, 0].numpy()
+    xs, ys = p.sample(n, rng=gen, dtype=F64)[:, 0].numpy(), q.sample(n, rng=gen, dtype=F64)[:, 0].numpy()
     spread = sum(
         integrate.quad(lambda x, c=c: math.sqrt(c(x) * (1 - c(x))), -30, 30, points=breaks, limit=500)[0] for c in (cdf_p, cdf_q)
     )
@@ -416,18 +416,26 @@ def test_wasserstein1_bad_inputs():
 
 def test_mmd_permutation_test_statistic_and_determinism():
     x, y = randn(30, 2), randn(25, 2, seed=1) + 0.2
-    result = metrics.mmd_permutation_test(x, y, [0.5, 1.0], generator=torch.Generator().manual_seed(0))
+    result = metrics.mmd_permutation_test(x, y, [0.5, 1.0], rng=torch.Generator().manual_seed(0))
     assert_close(result["mmd2"], float(losses.mmd2(x, y, [0.5, 1.0])), rtol=1e-10, atol=1e-14)
-    again = metrics.mmd_permutation_test(x, y, [0.5, 1.0], generator=torch.Generator().manual_seed(0))
+    again = metrics.mmd_permutation_test(x, y, [0.5, 1.0], rng=torch.Generator().manual_seed(0))
     assert result == again
     assert 1 / 201 <= result["p_value"] <= 1
     # seed-batched: each seed as if tested alone with the same permutations
     xb, yb = randn(3, 20, 2, seed=2), randn(3, 20, 2, seed=3)
-    batched = metrics.mmd_permutation_test(xb, yb, 1.0, n_permutations=50, generator=torch.Generator().manual_seed(1))
+    batched = metrics.mmd_permutation_test(xb, yb, 1.0, n_permutations=50, rng=torch.Generator().manual_seed(1))
     for s in range(3):
-        alone = metrics.mmd_permutation_test(xb[s], yb[s], 1.0, n_permutations=50, generator=torch.Generator().manual_seed(1))
+        alone = metrics.mmd_permutation_test(xb[s], yb[s], 1.0, n_permutations=50, rng=torch.Generator().manual_seed(1))
         assert_close(batched["mmd2"][s], alone["mmd2"], rtol=1e-12, atol=1e-15)
         assert batched["p_value"][s] == alone["p_value"]
+
+
+def test_mmd_permutation_test_still_accepts_the_old_keyword_generator():
+    x, y = randn(12, 2), randn(10, 2, seed=1)
+    new = metrics.mmd_permutation_test(x, y, 1.0, n_permutations=20, rng=torch.Generator().manual_seed(5))
+    assert metrics.mmd_permutation_test(x, y, 1.0, n_permutations=20, generator=torch.Generator().manual_seed(5)) == new
+    with pytest.raises(TypeError, match="'generator'.*'rng'"):
+        metrics.mmd_permutation_test(x, y, 1.0, rng=torch.Generator(), generator=torch.Generator())
 
 
 def test_mmd_permutation_test_takes_a_generator_on_the_compute_device():
@@ -437,7 +445,7 @@ def test_mmd_permutation_test_takes_a_generator_on_the_compute_device():
 
     x, y = randn(30, 2), randn(25, 2, seed=1) + 0.2
     result = metrics.mmd_permutation_test(x, y, 1.0, n_permutations=40,
-                                          generator=torch.Generator(profile.device()).manual_seed(0))
+                                          rng=torch.Generator(profile.device()).manual_seed(0))
     assert_close(result["mmd2"], float(losses.mmd2(x, y, [1.0])), rtol=1e-10, atol=1e-14)
     assert 1 / 41 <= result["p_value"] <= 1
 

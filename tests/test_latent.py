@@ -110,7 +110,7 @@ def test_interpolate_includes_both_endpoints():
 def test_truncated_normal_bounds_and_marginal_matches_scipy_truncnorm():
     g = torch.Generator().manual_seed(4)
     for threshold in (0.5, 1.0, 2.0):
-        z = latent.truncated_normal(400, 10, threshold, generator=g)
+        z = latent.truncated_normal(400, 10, threshold, rng=g)
         assert z.shape == (400, 10) and z.dtype == torch.float32
         assert z.abs().max() <= threshold
         ks = scipy.stats.kstest(z.flatten().numpy(), scipy.stats.truncnorm(-threshold, threshold).cdf)
@@ -119,16 +119,16 @@ def test_truncated_normal_bounds_and_marginal_matches_scipy_truncnorm():
             assert scipy.stats.kstest(z.flatten().numpy(), "norm").pvalue < 1e-6
     # the variance of the truncated normal, closed form 1 - 2 c phi(c) / (2 Phi(c) - 1)
     c = 1.0
-    z = latent.truncated_normal(20000, 5, c, generator=g).double()
+    z = latent.truncated_normal(20000, 5, c, rng=g).double()
     var = 1 - 2 * c * scipy.stats.norm.pdf(c) / (2 * scipy.stats.norm.cdf(c) - 1)
     torch.testing.assert_close(z.var().item(), var, rtol=0.02, atol=0)
 
 
 def test_truncated_normal_is_reproducible_and_infinite_threshold_is_the_prior():
-    a = latent.truncated_normal(50, 8, 0.7, generator=torch.Generator().manual_seed(5))
-    b = latent.truncated_normal(50, 8, 0.7, generator=torch.Generator().manual_seed(5))
+    a = latent.truncated_normal(50, 8, 0.7, rng=torch.Generator().manual_seed(5))
+    b = latent.truncated_normal(50, 8, 0.7, rng=torch.Generator().manual_seed(5))
     torch.testing.assert_close(a, b, rtol=0, atol=0)
-    z = latent.truncated_normal(50, 8, math.inf, generator=torch.Generator().manual_seed(6))
+    z = latent.truncated_normal(50, 8, math.inf, rng=torch.Generator().manual_seed(6))
     torch.testing.assert_close(z, torch.randn(50, 8, generator=torch.Generator().manual_seed(6)), rtol=0, atol=0)
 
 
@@ -190,8 +190,8 @@ def test_bad_input_raises():
         latent.truncated_normal(3, 4, float("nan"))
     with pytest.raises(ValueError, match="dim"):
         latent.truncated_normal(3, 0, 1.0)
-    with pytest.raises(TypeError, match="generator"):
-        latent.truncated_normal(3, 4, 1.0, generator=0)
+    with pytest.raises(TypeError, match="rng must be a torch.Generator"):
+        latent.truncated_normal(3, 4, 1.0, rng=0)
     with pytest.raises(ValueError, match="dim"):
         latent.expected_norm(0)
     with pytest.raises(ValueError, match="scale"):
@@ -200,3 +200,10 @@ def test_bad_input_raises():
         latent.classifier_confidence(torch.zeros(2, 28, 28), lambda x: x)
     with pytest.raises(ValueError, match="shape"):
         latent.classifier_confidence(torch.zeros(2, 27, 28), FixedLogits())
+
+
+def test_truncated_normal_still_accepts_the_old_keyword_generator():
+    new = latent.truncated_normal(20, 3, 1.0, rng=torch.Generator().manual_seed(8))
+    assert torch.equal(latent.truncated_normal(20, 3, 1.0, generator=torch.Generator().manual_seed(8)), new)
+    with pytest.raises(TypeError, match="'generator'.*'rng'"):
+        latent.truncated_normal(20, 3, 1.0, torch.Generator(), generator=torch.Generator())

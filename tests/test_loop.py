@@ -124,7 +124,7 @@ def test_a_diverged_critic_seed_is_reported_by_fit_discriminator():
             self.ring, self.calls = data.ring(), 0
 
         def sample(self, n, generator=None):
-            x = self.ring.sample(n, generator=generator)
+            x = self.ring.sample(n, generator)
             self.calls += 1
             if self.calls > 5:
                 x[0] = float("nan")

@@ -88,7 +88,7 @@ def test_signs_say_who_wants_what():
 
 
 def test_bad_input():
-    with pytest.raises(ValueError, match="kind must be one of"):
+    with pytest.raises(ValueError, match="loss must be one of"):
         losses.discriminator_loss("vanilla", REAL, FAKE)
     with pytest.raises(ValueError, match="minimax"):
         losses.generator_loss("bce", FAKE)
@@ -100,3 +100,23 @@ def test_bad_input():
         losses.generator_loss("ns", torch.tensor([]))
     with pytest.raises(ValueError, match="batch dimension"):
         losses.discriminator_loss("ns", torch.randn(3, 4), torch.randn(2, 4), dim=-1)
+
+
+def test_old_keywords_kind_and_generator_still_work():
+    """``kind=`` (now ``loss``) and ``generator=`` (now ``rng``) give identical results; both names at once fail."""
+    assert_close(losses.discriminator_loss(kind="hinge", real_logits=REAL, fake_logits=FAKE),
+                 losses.discriminator_loss("hinge", REAL, FAKE), rtol=0, atol=0)
+    assert_close(losses.generator_loss(kind="ns", fake_logits=FAKE), losses.generator_loss(loss="ns", fake_logits=FAKE),
+                 rtol=0, atol=0)
+    with pytest.raises(TypeError, match="'kind'.*'loss'"):
+        losses.generator_loss("ns", FAKE, kind="ns")
+
+    def critic(x):
+        return (x**2).sum(-1)
+
+    real, fake = torch.randn(2, 6, 2, dtype=torch.float64), torch.randn(2, 6, 2, dtype=torch.float64)
+    new = losses.gradient_penalty(critic, real, fake, rng=torch.Generator().manual_seed(1))
+    assert_close(losses.gradient_penalty(critic, real, fake, generator=torch.Generator().manual_seed(1)), new,
+                 rtol=0, atol=0)
+    with pytest.raises(TypeError, match="'generator'.*'rng'"):
+        losses.gradient_penalty(critic, real, fake, rng=torch.Generator(), generator=torch.Generator())

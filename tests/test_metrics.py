@@ -76,7 +76,7 @@ def test_true_samples_are_high_quality_at_the_chi_square_rate():
     # for an isotropic 2-D Gaussian, P(|x - mu| < 3 sigma) = 1 - exp(-9/2)
     mixture = grid()
     n = 20_000
-    stats = mode_stats(mixture.sample(n, generator=torch.Generator().manual_seed(0)), mixture)
+    stats = mode_stats(mixture.sample(n, rng=torch.Generator().manual_seed(0)), mixture)
     rate = 1 - math.exp(-4.5)
     assert abs(stats["high_quality"] - rate) <= 4 * math.sqrt(rate * (1 - rate) / n)
     assert stats["modes"] == 25
@@ -85,7 +85,7 @@ def test_true_samples_are_high_quality_at_the_chi_square_rate():
 
 def test_batched_input_equals_per_seed_calls():
     g = torch.Generator().manual_seed(1)
-    x = RING.sample((4, 300), generator=g) * (1 + 0.03 * torch.randn(4, 300, 1, generator=g))  # (4, 300, 2)
+    x = RING.sample((4, 300), rng=g) * (1 + 0.03 * torch.randn(4, 300, 1, generator=g))  # (4, 300, 2)
     x[2] = 5.0  # one seed with nothing near a mode
     batched = mode_stats(x, RING)
     assert batched["modes"].shape == batched["high_quality"].shape == batched["reverse_kl"].shape == (4,)
@@ -100,7 +100,7 @@ def test_batched_input_equals_per_seed_calls():
 
 def test_invariant_to_permuting_samples_and_accepts_numpy():
     g = torch.Generator().manual_seed(2)
-    x = RING.sample(500, generator=g) * 1.02
+    x = RING.sample(500, rng=g) * 1.02
     stats = mode_stats(x, RING)
     shuffled = mode_stats(x[torch.randperm(500, generator=g)].numpy(), RING)
     assert (stats["modes"], stats["high_quality"]) == (shuffled["modes"], shuffled["high_quality"])

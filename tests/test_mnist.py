@@ -142,8 +142,8 @@ def test_device_images_scale_and_draw_by_index():
     expected = images[[2, 0]].double()[:, None] / 127.5 - 1
     torch.testing.assert_close(batch.double(), expected, rtol=0, atol=1e-6)
     assert batch.min() >= -1 and batch.max() <= 1
-    a = ds.sample(5, generator=torch.Generator().manual_seed(1))
-    b = ds.sample(5, generator=torch.Generator().manual_seed(1))
+    a = ds.sample(5, rng=torch.Generator().manual_seed(1))
+    b = ds.sample(5, rng=torch.Generator().manual_seed(1))
     assert torch.equal(a, b) and a.shape == (5, 1, 28, 28)
     with pytest.raises(TypeError, match="uint8"):
         mnist.DeviceImages(images.float())
@@ -151,3 +151,11 @@ def test_device_images_scale_and_draw_by_index():
         ds.sample(0)
     with pytest.raises(TypeError, match="uint8"):
         mnist.to_signed_unit(images.float())
+
+
+def test_device_images_sample_still_accepts_the_old_keyword_generator():
+    ds = mnist.DeviceImages(torch.zeros(4, 28, 28, dtype=torch.uint8) + torch.arange(4, dtype=torch.uint8)[:, None, None])
+    new = ds.sample(6, rng=torch.Generator().manual_seed(2))
+    assert torch.equal(ds.sample(6, generator=torch.Generator().manual_seed(2)), new)
+    with pytest.raises(TypeError, match="'generator'.*'rng'"):
+        ds.sample(6, torch.Generator(), generator=torch.Generator())

@@ -41,7 +41,7 @@ def _reference_run(pack, steps, seeds=2, B=16, lr=1e-3, kind="ns"):
     rng = torch.Generator().manual_seed(0)
     ring, d_hist, g_hist = data.ring(), [], []
     for _ in range(steps):
-        x_real = _pack_by_hand(ring.sample((seeds, B * pack), generator=rng), pack)
+        x_real = _pack_by_hand(ring.sample((seeds, B * pack), rng=rng), pack)
         z = torch.randn(seeds, B * pack, 2, generator=rng)
         with torch.no_grad():
             x_fake = _pack_by_hand(G(z), pack)
@@ -105,7 +105,7 @@ def test_simultaneous_step_uses_both_gradients_at_the_same_point():
     G = nets.MLPGenerator(2, 2, (8,), [0, 2])
     D = nets.MLPDiscriminator(2, (8,), [1, 3])
     rng = torch.Generator().manual_seed(0)
-    x_real = data.ring().sample((2, 16), generator=rng)
+    x_real = data.ring().sample((2, 16), rng=rng)
     z = torch.randn(2, 16, 2, generator=rng)
     losses.discriminator_loss("ns", D(x_real), D(G(z).detach()), dim=-1).sum().backward()
     D_frozen = nets.MLPDiscriminator(2, (8,), [1, 3]).requires_grad_(False)
@@ -199,7 +199,7 @@ def test_pacgan_architecture_trains_and_samples_in_eval_mode():
     assert isinstance(D, nets.MaxoutDiscriminator)
     assert D.layers[0].linear.in_features == 4
     gen = torch.Generator().manual_seed(3)
-    one = run.sample(1, generator=gen)  # n = 1 works: evaluation mode uses the running averages
+    one = run.sample(1, rng=gen)  # n = 1 works: evaluation mode uses the running averages
     assert one.shape == (2, 1, 2) and torch.isfinite(one).all()
     assert G.training  # sample() restores the mode it found
     z = run.latent(6)

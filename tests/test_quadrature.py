@@ -75,3 +75,12 @@ def test_check_pair_and_sample():
     b = quadrature.sample(normal, 5, torch.Generator().manual_seed(3))
     assert a.dtype == torch.float64 and torch.equal(a, b)
     assert torch.equal(torch.random.get_rng_state(), state)  # the global generator is left as it was
+
+
+def test_sample_still_accepts_the_old_keyword_generator():
+    p = GaussianMixture([[0.0, 0.0]], 1.0)
+    new = quadrature.sample(p, 5, rng=torch.Generator().manual_seed(1))
+    assert torch.equal(quadrature.sample(p, 5, generator=torch.Generator().manual_seed(1)), new)
+    assert torch.equal(quadrature.sample(p, 5, torch.Generator().manual_seed(1)), new)
+    with pytest.raises(TypeError, match="'generator'.*'rng'"):
+        quadrature.sample(p, 5, torch.Generator(), generator=torch.Generator())

@@ -108,7 +108,7 @@ def _tiny_rows(budget, device, progress, on_row=None, checkpoint=lambda key: Non
     for a, b in blocks:
         run_ = train.fit(data.ring(), steps=budget["steps"], seeds=b - a, seed=a, batch_size=16, g_hidden=(8,),
                          d_hidden=(8,), device=device, progress=progress)
-        x = run_.sample(32, generator=torch.Generator().manual_seed(7))
+        x = run_.sample(32, rng=torch.Generator().manual_seed(7))
         trials += [{"trial": a + i, "seed": run_.first_seed + i, "x_mean": float(x[i].mean()),
                     "d_loss": float(run_.history["d_loss"][-1, i])} for i in range(b - a)]
     rows = [{"name": "ring", "seconds": 0.5, "trials": trials, "summary": records.summarize_trials(trials)}]

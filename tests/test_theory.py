@@ -86,7 +86,7 @@ def test_jsd_of_equal_distributions_is_zero():
     assert_close(theory.jsd(p, twin), 0.0, atol=1e-8, rtol=0)
     ring2 = GaussianMixture([[1.0, 0.0], [0.0, 1.0]], 0.1)
     g = torch.Generator().manual_seed(0)
-    assert_close(theory.jsd(ring2, ring2, n_samples=1000, generator=g), 0.0, atol=1e-8, rtol=0)
+    assert_close(theory.jsd(ring2, ring2, n_samples=1000, rng=g), 0.0, atol=1e-8, rtol=0)
 
 
 @pytest.mark.parametrize(
@@ -140,14 +140,14 @@ def test_jsd_monte_carlo_2d_within_four_standard_errors_of_a_grid():
     m = (p_pdf + q_pdf) / 2
     f = 0.5 * p_pdf * np.log(p_pdf / m) + 0.5 * q_pdf * np.log(q_pdf / m)
     expected = integrate.trapezoid(integrate.trapezoid(f, ticks, axis=1), ticks)
-    estimate, se = theory.jsd(p, q, n_samples=50_000, generator=torch.Generator().manual_seed(1), return_se=True)
+    estimate, se = theory.jsd(p, q, n_samples=50_000, rng=torch.Generator().manual_seed(1), return_se=True)
     assert 1e-4 < se < 3e-3
     assert abs(estimate - expected) <= 4 * se
 
 
 def test_jsd_standard_error_matches_the_spread_over_seeds():
     p, q = GaussianMixture([0.0], 1.0), GaussianMixture([1.5], 0.7)
-    runs = [theory.jsd(p, q, n_samples=2000, method="mc", return_se=True, generator=torch.Generator().manual_seed(s)) for s in range(40)]
+    runs = [theory.jsd(p, q, n_samples=2000, method="mc", return_se=True, rng=torch.Generator().manual_seed(s)) for s in range(40)]
     estimates, ses = np.array([r[0] for r in runs]), np.array([r[1] for r in runs])
     # the sample std of 40 draws is within ~25% of the truth with high probability
     assert_close(estimates.std(ddof=1), ses.mean(), rtol=0.3, atol=0)
@@ -156,8 +156,8 @@ def test_jsd_standard_error_matches_the_spread_over_seeds():
 
 def test_jsd_monte_carlo_is_reproducible_with_a_generator():
     p, q = GaussianMixture([[0.0, 0.0]], 1.0), GaussianMixture([[1.0, 0.0]], 1.0)
-    a = theory.jsd(p, q, n_samples=500, generator=torch.Generator().manual_seed(3))
-    b = theory.jsd(p, q, n_samples=500, generator=torch.Generator().manual_seed(3))
+    a = theory.jsd(p, q, n_samples=500, rng=torch.Generator().manual_seed(3))
+    b = theory.jsd(p, q, n_samples=500, rng=torch.Generator().manual_seed(3))
     assert a == b
 
 
@@ -166,7 +166,7 @@ def test_jsd_accepts_torch_distributions():
     expected = theory.jsd(GaussianMixture([0.0], 1.0), GaussianMixture([2.0], 0.5))
     assert_close(theory.jsd(normal(0.0, 1.0), normal(2.0, 0.5)), expected, rtol=1e-6, atol=1e-9)
     mvn = torch.distributions.MultivariateNormal(torch.zeros(2), torch.eye(2))
-    value, se = theory.jsd(mvn, mvn, n_samples=100, generator=torch.Generator().manual_seed(0), return_se=True)
+    value, se = theory.jsd(mvn, mvn, n_samples=100, rng=torch.Generator().manual_seed(0), return_se=True)
     assert (value, se) == (0.0, 0.0)
 
 
@@ -187,8 +187,8 @@ def test_value_at_optimum_is_minus_log_4_plus_twice_jsd(p, q):
 
 def test_value_at_optimum_identity_holds_sample_by_sample_in_2d():
     p, q = GaussianMixture([[0.0, 0.0]], 1.0), GaussianMixture([[1.0, 1.0]], 0.5)
-    v = theory.value_at_optimum(p, q, n_samples=1000, generator=torch.Generator().manual_seed(5))
-    j = theory.jsd(p, q, n_samples=1000, generator=torch.Generator().manual_seed(5))
+    v = theory.value_at_optimum(p, q, n_samples=1000, rng=torch.Generator().manual_seed(5))
+    j = theory.jsd(p, q, n_samples=1000, rng=torch.Generator().manual_seed(5))
     assert_close(v, -LOG4 + 2 * j, atol=1e-12, rtol=0)
 
 
@@ -211,7 +211,7 @@ def test_kl_1d_quadrature_against_closed_form():
 
 def test_kl_2d_monte_carlo_within_four_standard_errors_of_closed_form():
     p, q = GaussianMixture([[0.0, 0.0]], 0.7), GaussianMixture([[1.0, -0.5]], 1.2)
-    value, se = theory.kl(p, q, n_samples=50_000, generator=torch.Generator().manual_seed(2), return_se=True)
+    value, se = theory.kl(p, q, n_samples=50_000, rng=torch.Generator().manual_seed(2), return_se=True)
     assert 0 < se < 0.01
     assert abs(value - kl_gaussians((0, 0), 0.7, (1, -0.5), 1.2, d=2)) <= 4 * se
 
@@ -250,7 +250,7 @@ def test_one_dimensional_quadrature_needs_component_locations():
 
     with pytest.raises(TypeError, match="method='mc'"):
         theory.jsd(Bare(), GaussianMixture([0.0], 1.0))
-    value = theory.jsd(Bare(), GaussianMixture([0.0], 1.0), method="mc", n_samples=200, generator=torch.Generator().manual_seed(0))
+    value = theory.jsd(Bare(), GaussianMixture([0.0], 1.0), method="mc", n_samples=200, rng=torch.Generator().manual_seed(0))
     assert_close(value, 0.0, atol=1e-6, rtol=0)  # the same density, up to float32 samples
 
 
@@ -304,7 +304,7 @@ def test_total_variation_bounds_and_symmetry():
 def test_total_variation_monte_carlo_2d_within_four_standard_errors():
     p, q = GaussianMixture([[0.0, 0.0]], 1.0), GaussianMixture([[1.0, -1.0]], 1.0)
     expected = 2 * stats.norm.cdf(math.sqrt(2) / 2) - 1  # |mu_p - mu_q| / (2 s) along the line of centres
-    value, se = theory.total_variation(p, q, n_samples=40_000, generator=torch.Generator().manual_seed(0), return_se=True)
+    value, se = theory.total_variation(p, q, n_samples=40_000, rng=torch.Generator().manual_seed(0), return_se=True)
     assert 0 < se < 5e-3
     assert abs(value - expected) <= 4 * se
 
@@ -408,7 +408,7 @@ def test_lsgan_generator_objective_at_the_optimum_is_a_chi2_from_the_mixture():
 def test_pearson_chi2_monte_carlo_2d_within_four_standard_errors():
     p, q = GaussianMixture([[0.0, 0.0]], 1.0), GaussianMixture([[0.5, 0.0]], 1.0)
     expected = math.expm1(0.25)  # chi^2 of unit Gaussians = exp(|mu_p - mu_q|^2) - 1
-    value, se = theory.pearson_chi2(p, q, n_samples=50_000, generator=torch.Generator().manual_seed(0), return_se=True)
+    value, se = theory.pearson_chi2(p, q, n_samples=50_000, rng=torch.Generator().manual_seed(0), return_se=True)
     assert 0 < se < 0.01
     assert abs(value - expected) <= 4 * se
 
@@ -445,12 +445,22 @@ def test_monte_carlo_accepts_a_generator_on_the_compute_device():
     q2 = GaussianMixture([[1.0, 0.0]], 1.0)
     torch.manual_seed(5)
     before = torch.random.get_rng_state()
-    est, se = theory.jsd(p2, q2, n_samples=20_000, generator=torch.Generator(dev).manual_seed(0), return_se=True)
+    est, se = theory.jsd(p2, q2, n_samples=20_000, rng=torch.Generator(dev).manual_seed(0), return_se=True)
     normal_p = torch.distributions.MultivariateNormal(torch.zeros(2), torch.eye(2))
     normal_q = torch.distributions.MultivariateNormal(torch.tensor([1.0, 0.0]), torch.eye(2))
-    est_t, se_t = theory.jsd(normal_p, normal_q, n_samples=20_000, generator=torch.Generator(dev).manual_seed(1),
+    est_t, se_t = theory.jsd(normal_p, normal_q, n_samples=20_000, rng=torch.Generator(dev).manual_seed(1),
                              method="mc", return_se=True)
     assert torch.equal(torch.random.get_rng_state(), before)
     # oracle: the 1-D quadrature of the same pair (the JSD of two isotropic Gaussians lives on their axis)
     exact = theory.jsd(GaussianMixture([0.0], 1.0), GaussianMixture([1.0], 1.0))
     assert abs(est - exact) < 4 * se and abs(est_t - exact) < 4 * se_t
+
+
+@pytest.mark.parametrize("fn", [theory.jsd, theory.value_at_optimum, theory.kl, theory.total_variation,
+                                theory.pearson_chi2], ids=lambda f: f.__name__)
+def test_monte_carlo_divergences_still_accept_the_old_keyword_generator(fn):
+    p, q = GaussianMixture([[0.0, 0.0]], 1.0), GaussianMixture([[0.5, 0.0]], 1.2)
+    new = fn(p, q, n_samples=200, rng=torch.Generator().manual_seed(9))
+    assert fn(p, q, n_samples=200, generator=torch.Generator().manual_seed(9)) == new
+    with pytest.raises(TypeError, match="'generator'.*'rng'"):
+        fn(p, q, n_samples=200, rng=torch.Generator(), generator=torch.Generator())

@@ -25,7 +25,7 @@ def test_first_d_loss_matches_manual_computation():
     G = MLPGenerator(2, 2, (8,), [0, 2])
     D = MLPDiscriminator(2, (8,), [1, 3])
     rng = torch.Generator().manual_seed(0)
-    x_real = data.ring().sample((2, 16), generator=rng)
+    x_real = data.ring().sample((2, 16), rng=rng)
     z = torch.randn(2, 16, 2, generator=rng)
     expected = losses.discriminator_loss("ns", D(x_real), D(G(z)), dim=-1)
     assert_close(torch.as_tensor(run.history["d_loss"][0]), expected.detach())
@@ -47,7 +47,7 @@ def test_training_moves_samples_onto_the_ring():
     ring = data.ring(std=0.05)
     run = train.fit(ring, steps=600, seeds=2, batch_size=128, snapshot_every=600, progress=False)
     def mean_dist(r):
-        x = r.sample(500, generator=torch.Generator().manual_seed(0)).double()
+        x = r.sample(500, rng=torch.Generator().manual_seed(0)).double()
         return torch.cdist(x, ring.means.expand(2, -1, -1)).min(-1).values.mean(-1)
     before, after = mean_dist(run.at(0)), mean_dist(run)
     assert (after < 0.5 * before).all(), (before, after)
@@ -185,3 +185,13 @@ def test_fit_mmd_fixed_kernel_and_learned_features():
         train.fit_mmd(ring, bandwidths=(0.0,), steps=2, progress=False)
     with pytest.raises(ValueError, match="features"):
         train.fit_mmd(ring, features=0, steps=2, progress=False)
+
+
+def test_run_latent_and_sample_still_accept_the_old_keyword_generator():
+    run = train.fit(data.ring(), seeds=2, **{**SMALL, "steps": 2})
+    for method in (run.latent, run.sample):
+        new = method(5, rng=torch.Generator().manual_seed(4))
+        assert torch.equal(method(5, generator=torch.Generator().manual_seed(4)), new)
+        assert torch.equal(method(5, torch.Generator().manual_seed(4)), new)
+        with pytest.raises(TypeError, match="'generator'.*'rng'"):
+            method(5, rng=torch.Generator(), generator=torch.Generator())

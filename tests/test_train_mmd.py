@@ -91,7 +91,7 @@ def test_fit_mmd_first_step_equals_a_hand_written_gmmn_step():
     G = build_generator(cfg, 2, [2 * (first + i) for i in range(S)])
     opt = torch.optim.Adam(G.parameters(), lr=cfg.lr_g, betas=cfg.betas)
     rng = torch.Generator().manual_seed(first)
-    x_real = data.ring().sample((S, B), generator=rng)
+    x_real = data.ring().sample((S, B), rng=rng)
     x_fake = G(torch.randn(S, B, cfg.z_dim, generator=rng))
     mmd2 = _mmd2_by_hand(x_real, x_fake, BANDWIDTHS)
     mmd2.sum().backward()
@@ -118,7 +118,7 @@ def test_fit_mmd_with_a_batchnorm_generator():
     G = devices.unwrap(run.generator)
     assert isinstance(G, BatchNormGenerator)
     assert all(np.isfinite(v).all() for v in run.history.values())
-    samples = run.sample(32, generator=torch.Generator().manual_seed(0))
+    samples = run.sample(32, rng=torch.Generator().manual_seed(0))
     assert samples.shape == (2, 32, 2) and torch.isfinite(samples).all()
     mlp = train.fit_mmd(data.ring(), **MMD, bandwidths=BANDWIDTHS)
     assert isinstance(devices.unwrap(mlp.generator), MLPGenerator)
@@ -142,7 +142,7 @@ def test_fit_mmd_snapshots(features):
     early = run.at(1)
     assert np.array_equal(early.weights("generator")[0],
                           torch.cat([v[0].reshape(-1) for v in run.snapshots[1].generator.values()]).numpy())
-    assert early.sample(8, generator=torch.Generator().manual_seed(0)).shape == (2, 8, 2)
+    assert early.sample(8, rng=torch.Generator().manual_seed(0)).shape == (2, 8, 2)
     if features is None:
         assert early.discriminator is None
 
@@ -181,7 +181,7 @@ def test_fit_mmd_resumes_bit_for_bit_after_an_interruption(tmp_path, monkeypatch
     if features:
         assert np.array_equal(whole.weights(), resumed.weights())
     rng = lambda: torch.Generator().manual_seed(4)  # noqa: E731
-    assert torch.equal(whole.sample(32, generator=rng()), resumed.sample(32, generator=rng()))
+    assert torch.equal(whole.sample(32, rng=rng()), resumed.sample(32, rng=rng()))
     assert [s.step for s in resumed.snapshots] == [0, 10, 20]
 
 

@@ -30,7 +30,7 @@ class Poisoned:
         self.ring, self.slot, self.after, self.calls = data.ring(), slot, after, 0
 
     def sample(self, n, generator=None):
-        x = self.ring.sample(n, generator=generator)
+        x = self.ring.sample(n, generator)
         self.calls += 1
         if self.slot is not None and self.calls > self.after:
             x[self.slot] = float("nan")
@@ -41,7 +41,7 @@ class Poisoned:
 
 
 def _fingerprint(run):
-    return {**run.history, "samples": run.sample(64, generator=torch.Generator().manual_seed(1)).numpy()}
+    return {**run.history, "samples": run.sample(64, rng=torch.Generator().manual_seed(1)).numpy()}
 
 
 def test_same_seed_is_bit_identical_within_a_process():
@@ -56,7 +56,7 @@ def test_same_seed_is_bit_identical_across_processes(tmp_path):
         import numpy as np, torch
         from gan_lab import data, train
         run = train.fit(data.ring(), seeds=2, **{SMALL!r})
-        np.savez({str(tmp_path / 'out.npz')!r}, samples=run.sample(64, generator=torch.Generator().manual_seed(1)).numpy(),
+        np.savez({str(tmp_path / 'out.npz')!r}, samples=run.sample(64, rng=torch.Generator().manual_seed(1)).numpy(),
                  **run.history)
     """)
     subprocess.run([sys.executable, "-c", script], check=True, cwd=ROOT, timeout=120)
@@ -102,7 +102,7 @@ def test_a_diverged_seed_is_flagged_and_the_others_train_unaffected():
     for k in ("d_loss", "g_loss", "g_grad_norm"):  # healthy seeds: bit for bit the clean run
         assert np.array_equal(poisoned.history[k][:, [0, 2]], clean.history[k][:, [0, 2]]), k
     gen = torch.Generator().manual_seed(0)
-    assert torch.isfinite(poisoned.sample(100, generator=gen)[[0, 2]]).all()
+    assert torch.isfinite(poisoned.sample(100, rng=gen)[[0, 2]]).all()
     assert clean.diverged == {}
 
 
@@ -180,7 +180,7 @@ def test_resume_after_killing_the_process(tmp_path):
     for k in whole.history:
         assert np.array_equal(whole.history[k], resumed.history[k]), k
     gen = lambda: torch.Generator().manual_seed(2)  # noqa: E731
-    assert torch.equal(whole.sample(50, generator=gen()), resumed.sample(50, generator=gen()))
+    assert torch.equal(whole.sample(50, rng=gen()), resumed.sample(50, rng=gen()))
 
 
 def test_corrupt_or_foreign_checkpoints_are_refused(tmp_path):
