@@ -17,7 +17,7 @@ The evaluation classifier lives in :mod:`gan_lab.classifier` and the image grid 
 from __future__ import annotations
 
 import copy
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -28,6 +28,7 @@ from . import step as step_mod
 from .classifier import MNISTClassifier, accuracy, as_float_images, predict, train_classifier  # noqa: F401
 from .dcgan import DCGANDiscriminator, DCGANGenerator
 from .plots import image_grid  # noqa: F401
+from .config import merge
 from .step import PENALTIES
 
 HISTORY = ("d_loss", "penalty", "g_loss", "real_logit", "fake_logit", "g_grad_norm")  #: an image run's history
@@ -214,14 +215,7 @@ class ImageRun:
 
 
 def _resolve(config: ImageTrainConfig | None, overrides: dict) -> ImageTrainConfig:
-    config = config or ImageTrainConfig()
-    unknown = set(overrides) - set(ImageTrainConfig.__dataclass_fields__)
-    if unknown:
-        raise TypeError(f"unknown ImageTrainConfig field(s) {sorted(unknown)}; "
-                        f"valid: {sorted(ImageTrainConfig.__dataclass_fields__)}")
-    config = ImageTrainConfig(**{**asdict(config), **overrides})
-    config.betas = tuple(config.betas)
-    return config.validate()
+    return merge(ImageTrainConfig, config, overrides, ("betas",))
 
 
 def build_networks(config: ImageTrainConfig) -> tuple[DCGANGenerator, DCGANDiscriminator]:
