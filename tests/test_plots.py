@@ -14,10 +14,12 @@ def run():
 
 
 def test_generator_gradients_match_finite_differences_per_sample(run):
-    z = torch.randn(6, 2)
+    z = torch.randn(6, 2, generator=torch.Generator().manual_seed(0))  # seeded: the test is deterministic
     pts, dirs = plots.generator_gradients(run.generator, run.discriminator, "ns", z, seed=1)
-    # oracle: central differences of -log sigmoid(D(x)) at each point alone, through run.logits
-    h = 1e-2
+    # oracle: central differences of -log sigmoid(D(x)) at each point alone, through run.logits.
+    # D is piecewise linear (leaky ReLU): a small h keeps the stencil off its kinks, and float32
+    # rounding (about 1e-7 / h) stays far below the tolerance (h = 2e-3 failed for 1 of 8 seeds)
+    h = 5e-4
     for i in range(6):
         steps = torch.eye(2) * h
         x = torch.as_tensor(pts[i]).float()
