@@ -4,7 +4,8 @@ Modules, one concern each: :mod:`gan_lab.distributions` (mixtures with exact
 densities, point clouds) and :mod:`gan_lab.mnist` (IDX files, cache, checked downloads,
 offline fallback), both re-exported by :mod:`gan_lab.data`; :mod:`gan_lab.nets`
 (seed-batched networks and their registry), :mod:`gan_lab.dcgan` (the image networks),
-:mod:`gan_lab.losses` (pure functions of logits); :mod:`gan_lab.train` (the fits) with
+:mod:`gan_lab.losses` (pure functions of logits) and
+:mod:`gan_lab.mmd` (kernels and the MMD); :mod:`gan_lab.train` (the fits) with
 :mod:`gan_lab.config` (the config), :mod:`gan_lab.runs` (what a fit returns),
 :mod:`gan_lab.train_mmd` (the MMD fits), :mod:`gan_lab.step` (the D, G and simultaneous
 steps), :mod:`gan_lab.loop` (the one loop) and :mod:`gan_lab.compiled` (the compiled
@@ -12,7 +13,8 @@ step); :mod:`gan_lab.checkpoint` (the checkpoint file format), :mod:`gan_lab.dev
 (CPU in, CPU out; the precision policy; device-check mode); :mod:`gan_lab.images` (the
 DCGAN loop), :mod:`gan_lab.classifier` (the evaluation
 classifier, its cache and FID features), :mod:`gan_lab.latent` (interpolation,
-truncation); :mod:`gan_lab.theory` (closed forms) on :mod:`gan_lab.quadrature`
+truncation); :mod:`gan_lab.theory` (closed forms) and :mod:`gan_lab.ipm_theory` (IPMs in closed form) on
+:mod:`gan_lab.quadrature`
 (expectations by quadrature or Monte Carlo), :mod:`gan_lab.dynamics` (the Dirac-GAN);
 :mod:`gan_lab.metrics` (mode statistics, distances, image metrics) and
 :mod:`gan_lab.critics` (what a trained critic certifies); :mod:`gan_lab.plots` (GAN Lab's

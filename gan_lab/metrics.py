@@ -183,13 +183,13 @@ def mmd_permutation_test(x, y, bandwidths, n_permutations: int = 200,
     The kernel matrix of the pool is computed once and every permutation's statistic is
     read off it, all permutations in one matrix product. The bandwidths must not depend on
     the split into ``x`` and ``y`` (a fixed value, or
-    :func:`gan_lab.losses.median_heuristic` of the pool, are fine).
+    :func:`gan_lab.mmd.median_heuristic` of the pool, are fine).
 
     Args:
         x: samples from :math:`P`, shape ``(n, d)`` or ``(seeds, n, d)``, :math:`n \ge 2`.
         y: samples from :math:`Q`, shape ``(m, d)`` or ``(seeds, m, d)``, :math:`m \ge 2`;
             a single set is compared with every seed of the other argument.
-        bandwidths: the kernel's bandwidths, as in :func:`gan_lab.losses.gaussian_kernel`.
+        bandwidths: the kernel's bandwidths, as in :func:`gan_lab.mmd.gaussian_kernel`.
         n_permutations: the number :math:`B` of random relabellings, at least 1.
         rng: the random generator for the permutations (on any device; ``generator=`` is
             accepted too).
@@ -203,7 +203,7 @@ def mmd_permutation_test(x, y, bandwidths, n_permutations: int = 200,
         ValueError: if a sample has fewer than 2 points, the dimensions differ, a
             bandwidth is not finite and > 0, or ``n_permutations`` is not a positive int.
     """
-    from .losses import gaussian_kernel
+    from .mmd import gaussian_kernel
 
     n_permutations = checks.positive_int("n_permutations", n_permutations)
     xs, ys, batched = as_point_pair(x, y)  # (S, n, d), (S, m, d)

@@ -6,7 +6,7 @@ import os
 
 import torch
 
-from . import checks, losses, loop, profile
+from . import checks, loop, mmd, profile
 from . import distributions as dist_mod
 from . import step as step_mod
 from .config import TrainConfig, first_seed, optimizers, resolve, snapshot
@@ -30,7 +30,7 @@ def fit_mmd(data, config: TrainConfig | None = None, *, bandwidths=(0.05, 0.1, 0
     term is left out. Clipping makes the features tiny (their scale is set by ``clip``, not by
     the data), so with a feature map the ``bandwidths`` are *relative*: each MMD evaluation
     uses :math:`\sigma = b \cdot m` for each ``b`` in ``bandwidths``, where :math:`m` is the
-    median heuristic (:func:`gan_lab.losses.median_heuristic`, detached) on the pooled real and
+    median heuristic (:func:`gan_lab.mmd.median_heuristic`, detached) on the pooled real and
     generated features of that seed's first critic batch, measured once per generator step
     and used by that step's critic and generator updates. The learned kernel is then invariant to the
     features' overall scale, and the clipping bounds the family of feature maps without
@@ -61,7 +61,7 @@ def fit_mmd(data, config: TrainConfig | None = None, *, bandwidths=(0.05, 0.1, 0
     config = resolve(config, overrides)
     checks.positive_int("checkpoint_every", checkpoint_every)
     _check_mmd_config(config, features)
-    losses.gaussian_kernel(torch.zeros(1, 1), torch.zeros(1, 1), bandwidths)  # validates bandwidths
+    mmd.gaussian_kernel(torch.zeros(1, 1), torch.zeros(1, 1), bandwidths)  # validates bandwidths
     dist = dist_mod.as_distribution(data)
     dev = profile.device(config.device)
     S, first = config.seeds, first_seed(config)
@@ -111,8 +111,8 @@ def _mmd_iteration(config, dist, G, F, opts, rng, bandwidths):
     def feature_mmd2(x_real, x_fake, scale=None):  # (S,) MMD^2 of the features, and the scale (S, 1) used
         f_real, f_fake = F(x_real), F(x_fake)  # (S, B, h)
         if scale is None:  # median heuristic on the pooled features, detached
-            scale = losses.median_heuristic(f_real, f_fake).clamp_min(1e-12)
-        return losses.mmd2(f_real, f_fake, scale * rel_bw.to(scale)), scale  # bandwidths (S, k)
+            scale = mmd.median_heuristic(f_real, f_fake).clamp_min(1e-12)
+        return mmd.mmd2(f_real, f_fake, scale * rel_bw.to(scale)), scale  # bandwidths (S, k)
 
     def iteration(i: int) -> torch.Tensor:
         rows = []
@@ -130,7 +130,7 @@ def _mmd_iteration(config, dist, G, F, opts, rng, bandwidths):
             rows = [critic_mmd2.detach()]
         x_real = dist.sample((S, B), rng)
         x_fake = G(torch.randn(S, B, config.z_dim, generator=rng, device=dev))
-        mmd2 = losses.mmd2(x_real, x_fake, bandwidths) if F is None else feature_mmd2(x_real, x_fake, scale)[0]
+        mmd2 = mmd.mmd2(x_real, x_fake, bandwidths) if F is None else feature_mmd2(x_real, x_fake, scale)[0]
         opt_g.zero_grad(set_to_none=True)
         mmd2.sum().backward(inputs=g_params)  # the generator minimises
         norm = step_mod.grad_norm(g_params, True)
