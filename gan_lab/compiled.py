@@ -20,6 +20,7 @@ warns once and the run continues eagerly.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 import types
@@ -194,7 +195,24 @@ def compile_iteration(f, device: torch.device, tensors=()):
             torch._dynamo.mark_static_address(t)
         return torch.compile(f, backend=backend, mode="reduce-overhead" if backend == "inductor" else None,
                              fullgraph=True)
-    return torch.compile(f, backend=backend, fullgraph=True)
+    # on the CPU, inductor's C++ wrapper calls the kernels without Python in between (measured:
+    # +30% steps per second for one seed of the 2-D GAN on the project's 2-core CPU)
+    options = {"cpp_wrapper": True} if backend == "inductor" else None
+    return torch.compile(f, backend=backend, fullgraph=True, options=options)
+
+
+def _skip_guards():
+    """A context that skips Dynamo's guard evaluation on calls after the first.
+
+    Every fit compiles its own code object (:func:`compile_iteration`) and calls it with inputs
+    of one shape, dtype and device, so its single cache entry always applies and checking the
+    guards on each call (about 0.1 ms, a seventh of a one-seed step) only costs time. Torch
+    versions without ``set_stance(skip_guard_eval_unsafe=...)`` keep their guards.
+    """
+    try:
+        return torch.compiler.set_stance(skip_guard_eval_unsafe=True)
+    except (AttributeError, TypeError):
+        return contextlib.nullcontext()
 
 
 class Compiled:
@@ -216,7 +234,10 @@ class Compiled:
 
     def __call__(self, *args):
         if self.compiled is not None:
-            return self.f(*args) if self.eager else self.compiled(*args)
+            if self.eager:
+                return self.f(*args)
+            with _skip_guards():
+                return self.compiled(*args)
         self.f, tensors = self.build()
         self.compiled = compile_iteration(self.f, self.device, tensors)
         start = time.perf_counter()
