@@ -32,8 +32,8 @@ from .results import provenance, save_json
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKLOADS = ("suite", "seeds", "pacgan", "mnist", "jax", "chapters")
-ENGINES = ("eager", "compiled")  #: fit's engines: ``compile=False`` and ``compile=True``
-#: The 2-D GAN of the ``seeds`` and ``jax`` workloads (also :func:`baselines.plain_mlp_gan`'s defaults).
+ENGINES = ("eager", "compiled")  #: the engines of ``fit`` that are timed, ``compile=False`` and ``compile=True``
+#: The 2-D GAN of the ``seeds`` and ``jax`` workloads (also :func:`gan_lab.baselines.plain_mlp_gan`'s defaults).
 MLP_GAN = dict(batch_size=256, z_dim=2, g_hidden=(64, 64), d_hidden=(64, 64), loss="ns", lr_g=1e-3, lr_d=1e-3,
                betas=(0.5, 0.999))
 
@@ -209,7 +209,7 @@ def _seed_rows(label: str, cfg: dict, plain, seeds, steps: int, seq_steps, repea
 
 def bench_seeds(seeds=(1, 8, 64), steps: int | None = None, seq_steps: int | None = None, repeats: int = 3,
                 device: str | None = None, threads: int | None = 1, engines=ENGINES) -> dict:
-    """The 2-D GAN: ``fit``, K seeds batched, against K plain runs (:func:`baselines.plain_mlp_gan`) in turn.
+    """The 2-D GAN: ``fit``, K seeds batched, against K plain runs (:func:`gan_lab.baselines.plain_mlp_gan`) in turn.
 
     ``seeds`` lists the K values (K = 1: one seed of ``fit`` against one plain run of equal budget);
     ``steps`` are ``fit``'s (default 400 on the CPU, 2000 on CUDA), ``seq_steps`` each plain run's
@@ -229,7 +229,7 @@ def bench_seeds(seeds=(1, 8, 64), steps: int | None = None, seq_steps: int | Non
 
 def bench_pacgan(seeds=(1, 20), steps: int | None = None, seq_steps: int | None = None, repeats: int = 3,
                  device: str | None = None, threads: int | None = 1, pack: int = 1, engines=ENGINES) -> dict:
-    """PacGAN's networks and setup through ``fit`` against :func:`baselines.plain_pacgan`, K seeds vs K runs.
+    """PacGAN's networks and setup through ``fit`` against :func:`gan_lab.baselines.plain_pacgan`, K seeds vs K runs.
 
     As :func:`bench_seeds`; ``steps`` defaults to 200 on the CPU (1000 on CUDA); ``pack`` is the
     packing degree (1: PacGAN's plain GAN row, 2: PacGAN2).
@@ -251,7 +251,7 @@ def bench_pacgan(seeds=(1, 20), steps: int | None = None, seq_steps: int | None 
 
 def bench_mnist(images=None, steps: int | None = None, repeats: int = 2, batch_size: int = 128,
                 width: int = 32, device: str | None = None, threads: int | None = 1, engines=ENGINES) -> dict:
-    """The MNIST DCGAN step: :func:`gan_lab.images.fit_images` against :func:`baselines.plain_dcgan`.
+    """The MNIST DCGAN step: :func:`gan_lab.images.fit_images` against :func:`gan_lab.baselines.plain_dcgan`.
 
     Both: the same networks, NS loss, Adam(2e-4, (0.5, 0.999)), one D and one G step per step. ``fit_images``
     runs without its moving average (``ema=None``), as the plain loop keeps none. Each side is timed by
@@ -282,7 +282,7 @@ def bench_mnist(images=None, steps: int | None = None, repeats: int = 2, batch_s
 
 def bench_jax(seeds=(1, 16), steps: int | None = None, repeats: int = 3, device: str | None = None,
               threads: int | None = 1, engines=ENGINES) -> dict:
-    """The optional JAX peer (:func:`baselines.jax_mlp_gan`) beside ``fit``, per seed-step, in one process.
+    """The optional JAX peer (:func:`gan_lab.baselines.jax_mlp_gan`) beside ``fit``, per seed-step, in one process.
 
     Returns ``{"skipped": reason}`` where jax or optax does not import. Else one :func:`compare` row
     per K with ``jax`` in place of ``plain`` (its compilation timed apart): ``ratio`` is ``fit`` over

@@ -96,7 +96,7 @@ def renamed(**old_to_new: str) -> Callable:
     ``@renamed(generator="rng")`` on ``def sample(n, rng=None)`` makes ``sample(5, generator=g)``
     mean ``sample(5, rng=g)``; positional calls are untouched. Passing both names (the new one
     by keyword or by position) raises ``TypeError`` naming both. The wrapper keeps the
-    function's name, docstring and signature (:func:`functools.wraps`).
+    function's name, docstring and signature (``functools.wraps``).
 
     Args:
         **old_to_new: old keyword -> the parameter's new name, which the function must have

@@ -104,7 +104,7 @@ def wasserstein1_1d(p, q, *, return_se: bool = False) -> float | tuple[float, fl
 
     .. math:: W_1(p, q) = \int_{-\infty}^{\infty} \lvert F_p(x) - F_q(x) \rvert \, dx,
 
-    computed with the adaptive Gauss-Legendre quadrature of :func:`jsd`, split at each
+    computed with the adaptive Gauss-Legendre quadrature of :func:`gan_lab.theory.jsd`, split at each
     component's mean and at 1 to 16 standard deviations on either side. Each CDF is divided
     by its value far to the right of every component: mixture weights need not sum to
     exactly 1 in floating point, and a difference of :math:`10^{-16}` between the two limits

@@ -34,7 +34,7 @@ from .results import load_json
 
 #: Fields of every trial that are labels, not metrics (:func:`summarize_trials` skips them).
 TRIAL_LABELS = ("trial", "seed")
-#: Row fields that are timings: they add up over shards, and differ between any two runs.
+#: The row fields that hold timings, which add up over shards and differ between any two runs.
 ROW_TIMINGS = ("seconds", "cpu_seconds")
 
 

@@ -190,7 +190,7 @@ def run(name: str, profile_name: str = "quick", *, trials: int | None = None, st
             each run from its last checkpoint, and runs that had finished are not repeated.
             ``None``: no checkpoints.
         shard: ``"i/n"`` or ``(i, n)``: train only shard ``i`` (0-based) of ``n`` and return a shard
-            record for :func:`merge`; ``None`` trains every trial.
+            record for :func:`gan_lab.records.merge`; ``None`` trains every trial.
         blocks: into how many blocks of trials the run is split, one seed-batched fit each
             (:mod:`gan_lab.records`); part of the configuration, since a trial's data stream is
             shared with its block. Default 1 unsharded, ``n`` for a shard of ``n``: shards
