@@ -10,13 +10,33 @@ from gan_lab import baselines, bench
 
 
 def _ratio_from_timings(row, engine, key="seed_steps_per_second"):
-    """Each round's ratio is the engine's rate over the plain loop's rate of the same round."""
+    """One ratio per timed round, each positive (their values: the known-answer test below)."""
     fit, plain = row["fit"][engine][key]["all"], row["plain"]["seed_steps_per_second"]["all"]
     ratio = row["ratio"]["compiled_warm" if engine == "compiled" else engine]
     assert len(fit) == len(plain) == len(ratio["all"])
-    assert ratio["all"] == pytest.approx([f / p for f, p in zip(fit, plain)])
     assert ratio["min"] == min(ratio["all"]) > 0
     assert ratio["median"] > 0
+
+
+def test_compare_ratios_on_known_timings():
+    """Stand-in clocks with known seconds: every rate and ratio is known in advance, by hand."""
+    plain_seconds = iter([2.0, 4.0, 1.0])  # 20 seed-steps a round: 10, 5 and 20 per second
+
+    def fit_fn(compile=False):  # 10 seed-steps in 0.5 s (eager) or 2.5 s of which 2 compile
+        if compile:
+            return SimpleNamespace(seconds=2.5, compile_seconds=2.0)
+        return SimpleNamespace(seconds=0.5)
+
+    def plain_fn():  # the plain loop's own clock: PlainRun.seconds
+        return baselines.PlainRun(None, None, seconds=next(plain_seconds))
+
+    row = bench.compare(fit_fn, 10, plain_fn, 20, repeats=3, device="cpu", threads=1, clock="loop")
+    assert row["plain"]["seed_steps_per_second"]["all"] == pytest.approx([10, 5, 20])
+    assert row["fit"]["eager"]["seed_steps_per_second"]["all"] == pytest.approx([20, 20, 20])
+    assert row["ratio"]["eager"]["all"] == pytest.approx([2, 4, 1])
+    assert (row["ratio"]["eager"]["min"], row["ratio"]["eager"]["median"]) == pytest.approx((1, 2))
+    assert row["ratio"]["compiled_warm"]["all"] == pytest.approx([2, 4, 1])  # 10 / 0.5 s warm
+    assert row["ratio"]["compiled_total"]["all"] == pytest.approx([0.4, 0.8, 0.2])  # 10 / 2.5 s
 
 
 def test_compare_takes_each_ratio_from_two_timings_of_the_same_round():

@@ -39,12 +39,18 @@ def test_losses_are_finite_for_any_finite_logits(kind, real, fake):
     assert torch.isfinite(real_t.grad).all() and torch.isfinite(fake_t.grad).all()
 
 
-@given(real=logits, fake=logits)
-def test_ns_and_minimax_share_the_discriminator_loss_which_is_nonnegative(real, fake):
-    r, f = torch.from_numpy(real), torch.from_numpy(fake)
-    ns, mm = losses.discriminator_loss("ns", r, f), losses.discriminator_loss("minimax", r, f)
-    assert_close(ns, mm)
-    assert ns >= 0
+@pytest.mark.parametrize("kind", ["ns", "minimax"])
+@given(real=st.one_of(logits, extreme), fake=st.one_of(logits, extreme))
+def test_bce_losses_match_torch_binary_cross_entropy(kind, real, fake):
+    """Both share D's loss, -log D(x) - log(1 - D(G(z))); they differ in G's. Oracle: torch's BCE."""
+    r, f = torch.from_numpy(real).double(), torch.from_numpy(fake).double()
+    bce = torch.nn.functional.binary_cross_entropy_with_logits
+    d_oracle = bce(r, torch.ones_like(r)) + bce(f, torch.zeros_like(f))
+    assert_close(losses.discriminator_loss(kind, r, f), d_oracle)
+    assert losses.discriminator_loss(kind, r, f) >= 0
+    # non-saturating: -log D(G(z)); minimax: log(1 - D(G(z))), i.e. minus the BCE towards 0
+    g_oracle = bce(f, torch.ones_like(f)) if kind == "ns" else -bce(f, torch.zeros_like(f))
+    assert_close(losses.generator_loss(kind, f), g_oracle)
 
 
 @given(x=points(), y=points(), bw=st.floats(0.05, 5.0))
