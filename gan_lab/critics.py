@@ -4,9 +4,10 @@ Measurements of a trained critic from its values at finite sets of points (chapt
 :func:`lipschitz_on`, the exact Lipschitz constant on the points; :func:`critic_w1_bound`,
 the lower bound on the empirical :math:`W_1` that the critic proves by weak duality (to
 compare with the exact :func:`gan_lab.metrics.wasserstein1`); and :func:`quadratic_r2`,
-how much of the critic a quadratic polynomial explains. Every function takes one set of
-points ``(n, d)`` or one per seed ``(seeds, n, d)``. The names are also importable from
-:mod:`gan_lab.metrics`.
+how much of the critic a quadratic polynomial explains. Every such function takes one set
+of points ``(n, d)`` or one per seed ``(seeds, n, d)``; these three names are also
+importable from :mod:`gan_lab.metrics`. :func:`penalised_shift_optimum` gives what a
+WGAN-GP critic reports at its optimum for a Gaussian shifted by ``a``.
 """
 
 from __future__ import annotations
@@ -168,3 +169,63 @@ def quadratic_r2(points, values):
     resid = f - (design @ coef)[..., 0]
     out = (1 - (resid ** 2).sum(1) / total).numpy()
     return out if batched else float(out[0])
+
+
+def penalised_shift_optimum(shift: float, penalty_weight: float = 10.0, *, points: int = 4001):
+    r"""What a WGAN-GP critic reports at its optimum for :math:`N(0, I)` against :math:`N(a, I)`.
+
+    The critic maximises :math:`E_P f - E_Q f - \lambda E_{\hat x}(\lVert \nabla f(\hat x) \rVert - 1)^2`
+    with :math:`\hat x = \epsilon x + (1 - \epsilon) y`, :math:`\epsilon \sim U[0, 1]`, for
+    independent :math:`x \sim P`, :math:`y \sim Q`. Two candidates, both functions of
+    :math:`t = \langle a, x \rangle / \lVert a \rVert` only:
+
+    * the best *linear* critic, slope :math:`s = 1 + \lVert a \rVert / (2\lambda)`, reports
+      :math:`E_P f - E_Q f = \lVert a \rVert (1 + \lVert a \rVert / (2 \lambda))`;
+    * the best *ridge* critic :math:`f = g(t)`: writing the gap as
+      :math:`\int g'(t)\, w(t)\, dt` with :math:`w = F_P - F_Q` (integration by parts, the
+      sign chosen so that :math:`w \ge 0`) and the penalty as
+      :math:`\lambda \int \rho(t) (\lvert g'(t) \rvert - 1)^2 dt`, with :math:`\rho` the density of
+      :math:`\hat t`, the objective is maximised point by point at slope
+      :math:`1 + w(t) / (2 \lambda \rho(t))`, and the critic reports
+      :math:`\lVert a \rVert + \int w^2 / (2 \lambda \rho)\, dt`. By Cauchy-Schwarz this is at least
+      the linear value. A critic stuck with the wrong sign (slope
+      :math:`-(1 - w / (2 \lambda \rho))`, a local optimum) reports
+      :math:`-\lVert a \rVert + \int w^2 / (2 \lambda \rho)\, dt` (where :math:`w < 2 \lambda \rho`,
+      which fails only in the far tails, where the mass is negligible).
+
+    :math:`\rho(t)` is a mixture over :math:`\epsilon` of :math:`N((1 - \epsilon) \lVert a \rVert,\
+    \epsilon^2 + (1 - \epsilon)^2)`, integrated by 64-point Gauss-Legendre in :math:`\epsilon`;
+    the integral over :math:`t` is the trapezoidal rule on ``points`` points of
+    :math:`[-10, \lVert a \rVert + 10]`.
+
+    Args:
+        shift: :math:`\lVert a \rVert > 0`.
+        penalty_weight: :math:`\lambda > 0`.
+        points: grid size in :math:`t` (>= 101).
+
+    Returns:
+        A dict of floats: ``linear`` and ``ridge`` (what the critic reports, :math:`E_P f - E_Q f`,
+        without the penalty), ``ridge_stuck`` (the wrong-sign ridge critic) and
+        ``linear_stuck`` (:math:`-\lVert a \rVert (1 - \lVert a \rVert / (2\lambda))`).
+
+    Raises:
+        ValueError: for a shift or penalty weight that is not a finite number > 0, or too
+            few points.
+    """
+    for name, v in (("shift", shift), ("penalty_weight", penalty_weight)):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
+            raise ValueError(f"{name} must be a finite number > 0, got {v!r}")
+    if isinstance(points, bool) or not isinstance(points, int) or points < 101:
+        raise ValueError(f"points must be an integer >= 101, got {points!r}")
+    a, lam = float(shift), float(penalty_weight)
+    t = np.linspace(-10.0, a + 10.0, points)  # (T,)
+    nodes, wts = np.polynomial.legendre.leggauss(64)
+    eps, wts = (nodes + 1) / 2, wts / 2  # on [0, 1]
+    mean, sd = (1 - eps) * a, np.sqrt(eps ** 2 + (1 - eps) ** 2)  # (E,)
+    z = (t[:, None] - mean) / sd  # (T, E)
+    rho = (np.exp(-z ** 2 / 2) / (sd * math.sqrt(2 * math.pi))) @ wts  # (T,)
+    phi_cdf = np.vectorize(lambda u: 0.5 * math.erfc(-u / math.sqrt(2)))
+    w = phi_cdf(t) - phi_cdf(t - a)  # F_P - F_Q >= 0
+    extra = float(np.trapezoid(w ** 2 / (2 * lam * rho), t))
+    return {"linear": a * (1 + a / (2 * lam)), "ridge": a + extra,
+            "linear_stuck": -a * (1 - a / (2 * lam)), "ridge_stuck": -a + extra}

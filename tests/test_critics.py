@@ -7,7 +7,12 @@ import pytest
 import torch
 from torch.testing import assert_close
 
-from gan_lab.critics import critic_w1_bound, lipschitz_on, quadratic_r2
+from gan_lab.critics import (
+    critic_w1_bound,
+    lipschitz_on,
+    penalised_shift_optimum,
+    quadratic_r2,
+)
 from gan_lab.metrics import wasserstein1
 
 
@@ -113,3 +118,60 @@ def test_quadratic_r2_bad_input():
         quadratic_r2(torch.randn(5, 2), torch.randn(5))
     with pytest.raises(ValueError, match="values must have shape"):
         quadratic_r2(torch.randn(20, 2), torch.randn(19))
+
+
+def _ridge_optimum_by_search(a, lam):
+    """Independent oracle: rho by scipy quad in epsilon, then a numerical
+    maximisation of the discretised penalised gap over the slopes g'(t)."""
+    from scipy import integrate, optimize, stats
+
+    t = np.linspace(-8.0, a + 8.0, 241)
+    dt = t[1] - t[0]
+
+    def rho_at(u):
+        def integrand(e):
+            s = math.hypot(e, 1 - e)
+            return stats.norm.pdf(u, loc=(1 - e) * a, scale=s)
+
+        return integrate.quad(integrand, 0.0, 1.0, epsabs=1e-14)[0]
+
+    rho = np.array([rho_at(u) for u in t])
+    w = stats.norm.cdf(t) - stats.norm.cdf(t - a)
+
+    def neg(g):
+        obj = np.sum(w * g - lam * rho * (g - 1) ** 2) * dt
+        grad = (w - 2 * lam * rho * (g - 1)) * dt
+        return -obj, -grad
+
+    res = optimize.minimize(neg, np.ones_like(t), jac=True, method="L-BFGS-B",
+                            options={"maxiter": 5000, "ftol": 1e-15, "gtol": 1e-12})
+    return float(np.sum(w * res.x) * dt)
+
+
+@pytest.mark.parametrize("a, lam", [(1.0, 10.0), (2.0, 10.0), (1.0, 3.0)])
+def test_penalised_shift_optimum_matches_a_numerical_search(a, lam):
+    got = penalised_shift_optimum(a, lam)
+    assert_close(got["ridge"], _ridge_optimum_by_search(a, lam), rtol=2e-4, atol=0)
+    assert_close(got["linear"], a * (1 + a / (2 * lam)), rtol=1e-15, atol=0)
+    assert_close(got["linear_stuck"], -a * (1 - a / (2 * lam)), rtol=1e-15, atol=0)
+    # Cauchy-Schwarz: the ridge critic beats the best linear one, by the same
+    # amount for both signs
+    assert got["ridge"] > got["linear"] and got["ridge_stuck"] > got["linear_stuck"]
+    assert_close(got["ridge"] - a, got["ridge_stuck"] + a, rtol=1e-12, atol=0)
+
+
+def test_penalised_shift_optimum_of_the_chapter():
+    got = penalised_shift_optimum(1.0, 10.0)
+    assert_close(got["ridge"], 1.0545, rtol=0, atol=5e-5)  # ch06's value
+    fine = penalised_shift_optimum(1.0, 10.0, points=20001)["ridge"]
+    assert_close(got["ridge"], fine, rtol=1e-9, atol=0)  # the t grid is fine enough
+
+
+@pytest.mark.parametrize("kw, match", [
+    ({"shift": 0.0}, "shift"), ({"shift": float("nan")}, "shift"),
+    ({"shift": 1.0, "penalty_weight": -1.0}, "penalty_weight"),
+    ({"shift": 1.0, "points": 10}, "points"),
+])
+def test_penalised_shift_optimum_rejects_bad_input(kw, match):
+    with pytest.raises(ValueError, match=match):
+        penalised_shift_optimum(**kw)
