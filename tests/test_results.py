@@ -1,10 +1,12 @@
 import hashlib
 import json
 import os
+from pathlib import Path
 
+import numpy as np
 import pytest
 
-from gan_lab import results
+from gan_lab import records, reproduce, results
 
 
 def test_save_json_round_trip_and_no_temp_files(tmp_path):
@@ -68,12 +70,6 @@ def test_write_checked_leaves_no_half_file(monkeypatch, tmp_path):
 # Chapter 8 shows this record beside the paper's Table 1 and describes it in words; the
 # statements it makes about the record are checked here, where the record lives, and the
 # chapter asserts only on what it computes itself.
-
-from pathlib import Path  # noqa: E402
-
-import numpy as np  # noqa: E402
-
-from gan_lab import records, reproduce  # noqa: E402
 
 PACGAN_FULL = Path(__file__).resolve().parents[1] / "results" / "pacgan-full.json"
 
