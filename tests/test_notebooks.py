@@ -76,3 +76,28 @@ def test_equation_labels_are_unique_across_the_book():
             assert label not in seen, f"equation label {label!r} in {path.name} is already used in {seen[label]}"
             seen[label] = path.name
     assert seen
+
+
+def solution_code_blocks(markdown: str) -> list[str]:
+    """The Python code blocks inside ``{dropdown}`` solutions of a markdown cell."""
+    found = []
+    for m in re.finditer(r"^(`{3,}|:{3,})\{dropdown\}[^\n]*\n(.*?)^\1\s*$", markdown, re.M | re.S):
+        found += re.findall(r"^`{3,}\s*(?:python|py|\{code-cell\})[^\n]*\n", m.group(2), re.M)
+    return found
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_solution_code_is_executed(path):
+    """Code in an exercise's solution runs: it lives in a (hidden) code cell, not in the dropdown."""
+    nb = json.loads(path.read_text())
+    blocks = [i for i, c in enumerate(nb["cells"])
+              if c["cell_type"] == "markdown" and solution_code_blocks(_source(c))]
+    assert not blocks, f"cells {blocks}: move the solution's code into a cell tagged hide-input"
+
+
+def test_solution_code_blocks_finds_code_in_a_dropdown():
+    inside = "````{dropdown} Solution\nText.\n```python\nx = 1\n```\n````\n"
+    assert len(solution_code_blocks(inside)) == 1
+    outside = "```python\nx = 1\n```\n\n````{dropdown} Solution\nJust text.\n````\n"
+    assert solution_code_blocks(outside) == []
+    assert len(solution_code_blocks(":::{dropdown} Solution\n```py\nx = 1\n```\n:::\n")) == 1
