@@ -179,17 +179,23 @@ def mmd_permutation_test(x, y, bandwidths, n_permutations: int = 200,
 
     .. math:: \hat p = \frac{1 + \#\{b : \widehat{\mathrm{MMD}}{}^2_b \ge \widehat{\mathrm{MMD}}{}^2\}}{1 + B}
 
-    is valid at every sample size: :math:`P(\hat p \le \alpha) \le \alpha` under :math:`H_0`.
+    is valid at every sample size: :math:`P(\hat p \le \alpha) \le \alpha` under :math:`H_0`
+    (counting the observed split among the relabellings makes it conservative: equality
+    holds only when :math:`\alpha (1 + B)` is an integer, and :math:`\hat p \ge 1/(1 + B)`).
     The kernel matrix of the pool is computed once and every permutation's statistic is
-    read off it, all permutations in one matrix product. The bandwidths must not depend on
-    the split into ``x`` and ``y`` (a fixed value, or
-    :func:`gan_lab.mmd.median_heuristic` of the pool, are fine).
+    read off it, all permutations in one matrix product, so every relabelling uses the same
+    kernel. The bandwidths must not depend on the split into ``x`` and ``y``: a bandwidth
+    tuned on the observed ``x`` alone would favour the observed split over the
+    relabellings. A fixed value, or ``bandwidths="median"``, the median heuristic
+    (:func:`gan_lab.mmd.median_heuristic`) of the pooled sample, which no relabelling
+    changes, are valid.
 
     Args:
         x: samples from :math:`P`, shape ``(n, d)`` or ``(seeds, n, d)``, :math:`n \ge 2`.
         y: samples from :math:`Q`, shape ``(m, d)`` or ``(seeds, m, d)``, :math:`m \ge 2`;
             a single set is compared with every seed of the other argument.
-        bandwidths: the kernel's bandwidths, as in :func:`gan_lab.mmd.gaussian_kernel`.
+        bandwidths: the kernel's bandwidths, as in :func:`gan_lab.mmd.gaussian_kernel`,
+            or ``"median"``: the median heuristic of each seed's pooled sample.
         n_permutations: the number :math:`B` of random relabellings, at least 1.
         rng: the random generator for the permutations (on any device; ``generator=`` is
             accepted too).
@@ -203,7 +209,7 @@ def mmd_permutation_test(x, y, bandwidths, n_permutations: int = 200,
         ValueError: if a sample has fewer than 2 points, the dimensions differ, a
             bandwidth is not finite and > 0, or ``n_permutations`` is not a positive int.
     """
-    from .mmd import gaussian_kernel
+    from .mmd import gaussian_kernel, median_heuristic
 
     n_permutations = checks.positive_int("n_permutations", n_permutations)
     xs, ys, batched = as_point_pair(x, y)  # (S, n, d), (S, m, d)
@@ -211,6 +217,10 @@ def mmd_permutation_test(x, y, bandwidths, n_permutations: int = 200,
     if min(n, m) < 2:
         raise ValueError(f"the unbiased MMD needs at least 2 points in each sample, got {n} in x and {m} in y")
     pool = torch.cat([xs, ys], dim=1)  # (S, N, d)
+    if isinstance(bandwidths, str):
+        if bandwidths != "median":
+            raise ValueError(f'bandwidths must be numbers or "median", got {bandwidths!r}')
+        bandwidths = median_heuristic(xs, ys)  # (S, 1): a function of the pool only
     k = gaussian_kernel(pool, pool, bandwidths)  # (S, N, N)
     k.diagonal(dim1=-2, dim2=-1).zero_()  # the U-statistic leaves out k(z_i, z_i)
     total = k.sum((-2, -1))  # (S,)

@@ -32,9 +32,12 @@ def fit_mmd(data, config: TrainConfig | None = None, *, bandwidths=(0.05, 0.1, 0
     uses :math:`\sigma = b \cdot m` for each ``b`` in ``bandwidths``, where :math:`m` is the
     median heuristic (:func:`gan_lab.mmd.median_heuristic`, detached) on the pooled real and
     generated features of that seed's first critic batch, measured once per generator step
-    and used by that step's critic and generator updates. The learned kernel is then invariant to the
-    features' overall scale, and the clipping bounds the family of feature maps without
-    making the kernel constant. The fixed-kernel path uses ``bandwidths`` as absolute.
+    and used by that step's critic and generator updates. The learned kernel is then
+    invariant to the features' overall scale only approximately: the scale is frozen while the
+    critic's updates change the features (their gradients do not see the bandwidth follow a
+    rescaling, and the generator step uses the scale measured before those updates); the
+    clipping bounds the family of feature maps without making the kernel constant. The
+    fixed-kernel path uses ``bandwidths`` as absolute.
 
     The loop, snapshots, checkpoints, divergence handling and ``g_arch`` work as in
     :func:`gan_lab.train.fit`. What has no meaning for an MMD is refused: a ``loss`` other than

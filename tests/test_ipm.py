@@ -476,3 +476,90 @@ def test_mmd_permutation_test_bad_inputs():
         metrics.mmd_permutation_test(randn(5, 2), randn(5, 2), -1.0)
     with pytest.raises(ValueError, match="same dimension"):
         metrics.mmd_permutation_test(randn(5, 2), randn(5, 3), 1.0)
+
+
+# --- issue 14: the estimators' documented properties, the gradient's sign, the large-sigma limit --
+def test_mmd2_docstring_v_statistic_bias_matches_monte_carlo():
+    """The docstring's bias (k(x, x) - E k(X, X')) (1/n + 1/m) for N(0, 1), sigma = 1, n = m = 50
+    is 2 (1 - 1/sqrt 3) / 50 = 0.0169; the formula without E k(X, X') (0.04) is rejected."""
+    from gan_lab import mmd
+
+    reps, n = 4000, 50
+    doc = " ".join(mmd.mmd2.__doc__.split())
+    assert r"2 (1 - 1 / \sqrt{3}) / 50 \approx 0.0169" in doc
+    bias = 2 * (1 - 1 / math.sqrt(3)) / n  # E k(X, X') = (1 / (1 + 2))^(1/2)
+    assert round(bias, 4) == 0.0169
+    x, y = randn(reps, n, 1, seed=31), randn(reps, n, 1, seed=32)
+    biased = mmd.mmd2(x, y, 1.0, unbiased=False)  # MMD^2 = 0: its mean is the bias
+    se = float(biased.std()) / math.sqrt(reps)
+    assert abs(float(biased.mean()) - bias) < 4 * se
+    assert abs(float(biased.mean()) - 2 / n) > 20 * se  # the old formula fails
+
+
+def test_unbiased_mmd2_under_the_null_is_right_skewed_and_mostly_negative():
+    from gan_lab import mmd
+
+    reps, n = 4000, 50
+    u = mmd.mmd2(randn(reps, n, 1, seed=33), randn(reps, n, 1, seed=34), 1.0).numpy()
+    assert abs(u.mean()) < 4 * u.std() / math.sqrt(reps)  # unbiased: mean zero
+    share = (u < 0).mean()  # "negative about half the time" would give 0.5
+    assert share - 0.5 > 4 * math.sqrt(0.25 / reps)
+    skew = stats.skew(u)
+    assert skew > 4 * math.sqrt(6 / reps)  # the SE of a sample skewness under normality
+
+
+def test_witness_gradient_against_autograd_of_the_witness():
+    from gan_lab import mmd
+
+    x, y = randn(2, 7, 3, seed=35), randn(2, 5, 3, seed=36)
+    t = randn(2, 4, 3, seed=37).requires_grad_(True)
+    for bw in (0.7, [0.5, 2.0]):
+        auto = torch.autograd.grad(mmd.mmd_witness(x, y, bw, t).sum(), t)[0]
+        assert_close(mmd.witness_gradient(x, y, bw, t.detach()), auto)
+    with pytest.raises(ValueError, match="same dimension"):
+        mmd.witness_gradient(x, y, 1.0, randn(4, 2))
+
+
+def test_mmd2_gradient_in_a_generated_point_is_minus_2_over_m_leave_one_out_witness():
+    """d MMD^2_u / d y_j = -(2/m) grad f_{-j}(y_j): descent moves y_j UP the witness that
+    leaves y_j out; the witness that keeps y_j (normalised by 1/m) does not give it."""
+    from gan_lab import mmd
+
+    n, m, bw = 9, 6, [0.4, 1.5]
+    x, y = randn(n, 2, seed=38), randn(m, 2, seed=39) + 0.5
+    y_req = y.clone().requires_grad_(True)
+    auto = torch.autograd.grad(mmd.mmd2(x, y_req, bw), y_req)[0]  # (m, 2)
+    leave_out = torch.cat([mmd.witness_gradient(x, y[torch.arange(m) != j], bw, y[j : j + 1])
+                           for j in range(m)])  # (m, 2)
+    assert_close(auto, -2 / m * leave_out)
+    keep_in = mmd.witness_gradient(x, y, bw, y)  # all m points, 1/m
+    assert not torch.allclose(auto, -2 / m * keep_in, rtol=1e-3, atol=1e-6)
+
+
+@pytest.mark.parametrize("d", [1, 2])
+def test_mmd2_gaussians_large_bandwidth_limit_is_the_squared_mean_difference(d):
+    """sigma^2 MMD^2 -> |mu_p - mu_q|^2 (error O(1/sigma^2)); equal means: sigma^4 MMD^2 ->
+    d (d + 2) (s^2 - t^2)^2 / 4, so the spread enters only at order 1/sigma^4."""
+    mu = np.array([0.6, -0.3][:d])
+    for sigma in (30.0, 100.0, 300.0):
+        ratio = sigma**2 * theory.mmd2_gaussians(np.zeros(d), 0.5, mu, 1.2, sigma) / (mu @ mu)
+        assert abs(ratio - 1) < 10 / sigma**2
+        spread = sigma**4 * theory.mmd2_gaussians(np.zeros(d), 0.5, np.zeros(d), 1.2, sigma)
+        assert_close(spread, d * (d + 2) * (0.25 - 1.44) ** 2 / 4, rtol=20 / sigma**2, atol=0.0)
+
+
+def test_mmd_permutation_test_median_bandwidth_is_the_pooled_median():
+    """bandwidths="median" equals passing median_heuristic(x, y), which no relabelling changes."""
+    from gan_lab import mmd
+
+    x, y = randn(3, 15, 2, seed=40), randn(3, 12, 2, seed=41) + 0.4
+    auto = metrics.mmd_permutation_test(x, y, "median", 30, torch.Generator().manual_seed(2))
+    explicit = metrics.mmd_permutation_test(x, y, mmd.median_heuristic(x, y), 30,
+                                            torch.Generator().manual_seed(2))
+    assert_close(auto["mmd2"], explicit["mmd2"], rtol=0, atol=0)
+    assert np.array_equal(auto["p_value"], explicit["p_value"])
+    pool = torch.cat([x, y], dim=1)
+    relabelled = pool[:, torch.randperm(27, generator=torch.Generator().manual_seed(3))]
+    assert_close(mmd.median_heuristic(relabelled[:, :15], relabelled[:, 15:]), mmd.median_heuristic(x, y))
+    with pytest.raises(ValueError, match='"median"'):
+        metrics.mmd_permutation_test(x, y, "mean")
