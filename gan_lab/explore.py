@@ -93,9 +93,11 @@ def draw(run: train.Run, data: str | None = None):
     c = run.config
     fig, (ax_lab, ax_loss) = plt.subplots(1, 2, figsize=(9.5, 4.2), gridspec_kw={"width_ratios": (1, 1.3)})
     plots.plot_gan_lab(ax_lab, run, title=f"{data or 'data'}, step {c.steps}")
+    ax_lab.set(xlabel="$x_1$", ylabel="$x_2$")
     smooth = max(1, c.steps // 40)
     plots.plot_history(ax_loss, run, "d_loss", label="$L_D$", smooth=smooth)
     plots.plot_history(ax_loss, run, "g_loss", label="$L_G$", smooth=smooth)
+    ax_loss.set_ylabel("loss")
     ax_loss.legend(fontsize=9)
     ax_loss.set_title(f"loss {c.loss!r}, lr_G {c.lr_g:.1e}, lr_D {c.lr_d:.1e}, "
                       f"n_critic {c.n_critic} ({run.seconds:.1f} s)", fontsize=9)

@@ -34,6 +34,9 @@ def test_static_mode_returns_the_figure_of_a_run_with_the_given_settings(fits):
     assert (c.loss, c.lr_g, c.lr_d, c.n_critic, c.steps, c.seeds) == ("hinge", 2e-4, 5e-3, 3, 60, 1)
     assert run.history["d_loss"].shape == (60, 1)
     assert "n_critic 3" in loss_ax.get_title()
+    # both panels have labelled axes (the book's figure convention)
+    assert (lab.get_xlabel(), lab.get_ylabel()) == ("$x_1$", "$x_2$")
+    assert (loss_ax.get_xlabel(), loss_ax.get_ylabel()) == ("generator step", "loss")
 
 
 def test_static_mode_is_chosen_by_env_without_a_kernel_or_without_ipywidgets(monkeypatch):
