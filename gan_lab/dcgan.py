@@ -1,8 +1,10 @@
 """DCGAN-style convolutional networks for 28 x 28 images (one seed per network).
 
 Radford et al. (2016)'s recipe at MNIST's size: strided convolutions instead of pooling, batch
-normalisation, ReLU in the generator, LeakyReLU(0.2) in the discriminator, weights
-initialised ``N(0, 0.02^2)`` (:func:`dcgan_init`). Trained by :func:`gan_lab.images.fit_images`.
+normalisation on every layer except the generator's output layer and the discriminator's input
+layer (the paper's two exceptions, which it found avoided sample oscillation and instability),
+ReLU in the generator, LeakyReLU(0.2) in the discriminator, weights initialised
+``N(0, 0.02^2)`` (:func:`dcgan_init`). Trained by :func:`gan_lab.images.fit_images`.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ class DCGANGenerator(nn.Module):
 
     ``z (N, z_dim) -> (N, 1, 28, 28)`` in ``[-1, 1]``: a linear layer to ``4 width`` maps of
     7 x 7, then two stride-2 transposed convolutions (7 -> 14 -> 28), batch normalisation and
-    ReLU between them, and ``tanh`` at the end. One network, initialised from ``seed`` with
+    ReLU between them, and ``tanh`` at the end (no batch normalisation on the output layer). One network, initialised from ``seed`` with
     the DCGAN paper's ``N(0, 0.02)`` weights.
 
     Args:
@@ -59,7 +61,7 @@ class DCGANDiscriminator(nn.Module):
 
     Two stride-2 convolutions (28 -> 14 -> 7) with leaky ReLU (slope 0.2), then a linear
     layer to one logit. ``batch_norm=True`` normalises the second convolution's output, as
-    in DCGAN; a WGAN-GP critic must not use it, because the gradient penalty assumes each
+    in DCGAN, never the input layer's; a WGAN-GP critic must not use it, because the gradient penalty assumes each
     sample's output depends on that sample alone.
 
     Args:

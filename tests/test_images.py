@@ -1,10 +1,12 @@
 """DCGAN networks, the image training loop and its moving average."""
 
+import copy
+
 import numpy as np
 import pytest
 import torch
 
-from gan_lab import data, images, losses
+from gan_lab import data, devices, images, losses
 from gan_lab.dcgan import DCGANDiscriminator, DCGANGenerator
 
 
@@ -85,6 +87,18 @@ def test_standing_statistics_are_the_batch_statistics():
     assert not G.training and bn.momentum == 0.1
 
 
+def test_dcgan_batch_norm_exceptions():
+    """Radford et al. 2016: no batch norm on the generator's output layer or the discriminator's input layer."""
+    G, D = DCGANGenerator(z_dim=4, width=2), DCGANDiscriminator(width=2)
+    out, act = list(G.upsample)[-2:]
+    assert isinstance(out, torch.nn.ConvTranspose2d) and isinstance(act, torch.nn.Tanh)
+    first, after = list(D.features)[:2]
+    assert isinstance(first, torch.nn.Conv2d) and isinstance(after, torch.nn.LeakyReLU)
+    # the other layers do have it (control: the two checks above also hold for nets without any)
+    n_bn = lambda net: sum(isinstance(m, torch.nn.BatchNorm2d) for m in net.modules())
+    assert (n_bn(G), n_bn(D), n_bn(DCGANDiscriminator(width=2, batch_norm=False))) == (2, 1, 0)
+
+
 def test_fit_images_runs_records_and_is_deterministic(digits):
     x = digits[0][:200]
     kw = dict(steps=4, batch_size=8, width=2, z_dim=4, snapshot_every=2, n_fixed=3, device="cpu", progress=False)
@@ -106,9 +120,16 @@ def test_fit_images_runs_records_and_is_deterministic(digits):
                        run.latent(3, rng=torch.Generator().manual_seed(1)))
     with pytest.raises(TypeError, match="'generator'.*'rng'"):
         run.latent(3, rng=torch.Generator(), generator=torch.Generator())
-    z = run.latent(3, torch.Generator().manual_seed(1))
-    torch.testing.assert_close(run.generate(z), run.generate(z))  # eval mode: no batch dependence
-    torch.testing.assert_close(run.generate(z[:1]), run.generate(z)[:1])
+    # eval mode: a sample does not depend on the rest of its batch (batch norm's running statistics)
+    z, k = run.latent(6, torch.Generator().manual_seed(1)), 2
+    torch.testing.assert_close(run.generate(z[:k]), run.generate(z)[:k])
+    torch.testing.assert_close(run.generate(z.flip(0))[-k:], run.generate(z)[:k].flip(0))
+    # control: in train mode batch norm normalises with the batch's own statistics, so the same k
+    # codes give other images alone than inside the batch (a copy: the run's statistics stay put)
+    G = copy.deepcopy(devices.unwrap(run.generator)).train()
+    with torch.no_grad():
+        alone, in_batch = G(z[:k]), G(z)[:k]
+    assert (alone - in_batch).abs().max() > 1e-3, (alone - in_batch).abs().max()
     # the generator step used: L_G = softplus(-D(G(z))) for "ns", a finite positive number
     assert (run.history["g_loss"] > 0).all()
 
