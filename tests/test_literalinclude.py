@@ -56,3 +56,37 @@ def test_the_check_finds_includes_and_rejects_a_missing_object():
     assert defined(tree, "discriminator_step") is not None
     assert defined(tree, "_discriminator_step") is None  # the control: a name that moved away
     assert defined(tree, "StepSpec.__post_init__") is not None
+
+
+WIDTH = 77  # the website's code box at 1280 px (tests/test_notebook_format.py)
+
+
+def shown(chapter: Path, target: str, opts: dict) -> str:
+    """The text a literalinclude puts on the page: the object, cut at start-at/end-before."""
+    source = (chapter.parent / target).resolve().read_text()
+    if "pyobject" not in opts:
+        return source
+    node = defined(ast.parse(source), opts["pyobject"])
+    lines = source.splitlines()[node.lineno - 1 - len(node.decorator_list):node.end_lineno]
+    text = "\n".join(lines)
+    if "start-at" in opts:
+        text = text[text.rindex("\n", 0, text.index(opts["start-at"])) + 1:]
+    if "end-before" in opts:
+        text = text[:text.index(opts["end-before"])]
+    return text
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=[c.stem for c in CHAPTERS])
+def test_included_library_code_fits_the_code_box(chapter):
+    wide = [f"{opts.get('pyobject', target)}: {line.strip()[:60]}... ({len(line)} chars)"
+            for target, opts in includes(chapter)
+            for line in shown(chapter, target, opts).splitlines() if len(line) > WIDTH]
+    assert not wide, "\n".join(wide[:12])
+
+
+def test_shown_cuts_at_the_options():
+    step = "../gan_lab/step.py"
+    whole = shown(CHAPTERS[0], step, {"pyobject": "discriminator_step"})
+    assert whole.lstrip().startswith("def discriminator_step")
+    cut = shown(CHAPTERS[0], step, {"pyobject": "discriminator_step", "end-before": '"""'})
+    assert len(cut) < len(whole) and '"""' not in cut
