@@ -182,14 +182,14 @@ def penalised_shift_optimum(shift: float, penalty_weight: float = 10.0, *, point
     * the best *linear* critic, slope :math:`s = 1 + \lVert a \rVert / (2\lambda)`, reports
       :math:`E_P f - E_Q f = \lVert a \rVert (1 + \lVert a \rVert / (2 \lambda))`;
     * the best *ridge* critic :math:`f = g(t)`: writing the gap as
-      :math:`\int g'(t)\, w(t)\, dt` with :math:`w = F_P - F_Q` (integration by parts, the
-      sign chosen so that :math:`w \ge 0`) and the penalty as
+      :math:`-\int g'(t)\, w(t)\, dt` with :math:`w = F_P - F_Q \ge 0` (integration by parts)
+      and the penalty as
       :math:`\lambda \int \rho(t) (\lvert g'(t) \rvert - 1)^2 dt`, with :math:`\rho` the density of
       :math:`\hat t`, the objective is maximised point by point at slope
-      :math:`1 + w(t) / (2 \lambda \rho(t))`, and the critic reports
+      :math:`g' = -(1 + w(t) / (2 \lambda \rho(t)))`, and the critic reports
       :math:`\lVert a \rVert + \int w^2 / (2 \lambda \rho)\, dt`. By Cauchy-Schwarz this is at least
       the linear value. A critic stuck with the wrong sign (slope
-      :math:`-(1 - w / (2 \lambda \rho))`, a local optimum) reports
+      :math:`g' = 1 - w / (2 \lambda \rho)`, a local optimum) reports
       :math:`-\lVert a \rVert + \int w^2 / (2 \lambda \rho)\, dt` (where :math:`w < 2 \lambda \rho`,
       which fails only in the far tails, where the mass is negligible).
 
@@ -203,10 +203,15 @@ def penalised_shift_optimum(shift: float, penalty_weight: float = 10.0, *, point
         penalty_weight: :math:`\lambda > 0`.
         points: grid size in :math:`t` (>= 101).
 
+    The penalised objective itself is largest for the ridge critic,
+    :math:`\lVert a \rVert + \int w^2 / (4 \lambda \rho)\, dt`, against
+    :math:`\lVert a \rVert + \lVert a \rVert^2 / (4 \lambda)` for the linear one.
+
     Returns:
         A dict of floats: ``linear`` and ``ridge`` (what the critic reports, :math:`E_P f - E_Q f`,
-        without the penalty), ``ridge_stuck`` (the wrong-sign ridge critic) and
-        ``linear_stuck`` (:math:`-\lVert a \rVert (1 - \lVert a \rVert / (2\lambda))`).
+        without the penalty), ``ridge_stuck`` (the wrong-sign ridge critic),
+        ``linear_stuck`` (:math:`-\lVert a \rVert (1 - \lVert a \rVert / (2\lambda))`), and
+        ``linear_objective`` and ``ridge_objective`` (the gap minus the penalty).
 
     Raises:
         ValueError: for a shift or penalty weight that is not a finite number > 0, or too
@@ -228,4 +233,5 @@ def penalised_shift_optimum(shift: float, penalty_weight: float = 10.0, *, point
     w = phi_cdf(t) - phi_cdf(t - a)  # F_P - F_Q >= 0
     extra = float(np.trapezoid(w ** 2 / (2 * lam * rho), t))
     return {"linear": a * (1 + a / (2 * lam)), "ridge": a + extra,
-            "linear_stuck": -a * (1 - a / (2 * lam)), "ridge_stuck": -a + extra}
+            "linear_stuck": -a * (1 - a / (2 * lam)), "ridge_stuck": -a + extra,
+            "linear_objective": a + a * a / (4 * lam), "ridge_objective": a + extra / 2}

@@ -145,13 +145,17 @@ def _ridge_optimum_by_search(a, lam):
 
     res = optimize.minimize(neg, np.ones_like(t), jac=True, method="L-BFGS-B",
                             options={"maxiter": 5000, "ftol": 1e-15, "gtol": 1e-12})
-    return float(np.sum(w * res.x) * dt)
+    return float(np.sum(w * res.x) * dt), float(-res.fun)
 
 
 @pytest.mark.parametrize("a, lam", [(1.0, 10.0), (2.0, 10.0), (1.0, 3.0)])
 def test_penalised_shift_optimum_matches_a_numerical_search(a, lam):
     got = penalised_shift_optimum(a, lam)
-    assert_close(got["ridge"], _ridge_optimum_by_search(a, lam), rtol=2e-4, atol=0)
+    gap, objective = _ridge_optimum_by_search(a, lam)
+    assert_close(got["ridge"], gap, rtol=2e-4, atol=0)
+    assert_close(got["ridge_objective"], objective, rtol=2e-4, atol=0)
+    assert_close(got["linear_objective"], a + a * a / (4 * lam), rtol=1e-15, atol=0)
+    assert got["ridge_objective"] > got["linear_objective"]
     assert_close(got["linear"], a * (1 + a / (2 * lam)), rtol=1e-15, atol=0)
     assert_close(got["linear_stuck"], -a * (1 - a / (2 * lam)), rtol=1e-15, atol=0)
     # Cauchy-Schwarz: the ridge critic beats the best linear one, by the same
