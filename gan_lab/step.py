@@ -78,12 +78,16 @@ def make_optimizer(name: str, params, lr: float, betas, device: torch.device) ->
 def pack_samples(x: torch.Tensor, pack: int) -> torch.Tensor:
     """Group consecutive points into packs: ``(S, B * pack, d) -> (S, B, pack * d)``.
 
-    Pack ``b`` of seed ``s`` is the concatenation ``x[s, b*pack], ..., x[s, b*pack + pack - 1]``;
-    with independent points in, the packs hold independent points (PacGAN's packed input).
+    Pack ``b`` of seed ``s`` concatenates ``x[s, b*pack]``, ...,
+    ``x[s, b*pack + pack - 1]``; with independent points in, the packs hold
+    independent points (PacGAN's packed input).
     """
     pack = positive_int("pack", pack)
     if x.ndim != 3 or x.shape[1] % pack:
-        raise ValueError(f"x must have shape (S, n, d) with n a multiple of pack={pack}, got {tuple(x.shape)}")
+        raise ValueError(
+            f"x must have shape (S, n, d) with n a multiple of "
+            f"pack={pack}, got {tuple(x.shape)}"
+        )
     S, n, d = x.shape
     return x.reshape(S, n // pack, pack * d)  # (S, B, pack * d)
 
@@ -110,54 +114,67 @@ def _precision(spec: StepSpec, device: torch.device):
     return devices.autocast(device) if spec.autocast else contextlib.nullcontext()
 
 
-def penalty_term(D, spec: StepSpec, x_real: torch.Tensor, x_fake: torch.Tensor,
-                 rng: torch.Generator) -> torch.Tensor:
-    """The gradient-penalty term of the critic's loss (``spec.penalty`` set), one per seed, in float32."""
+def penalty_term(D, spec: StepSpec, x_real: torch.Tensor,
+                 x_fake: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
+    """The critic's gradient-penalty term (``spec.penalty`` set), per seed, float32."""
     critic, real, fake = D, x_real, x_fake
     if spec.flat_penalty:  # image critics see points flattened to (B, pixels)
         critic = lambda flat: D(flat.reshape(x_real.shape))  # noqa: E731
-        real, fake = x_real.reshape(len(x_real), -1), x_fake.reshape(len(x_fake), -1)
+        real = x_real.reshape(len(x_real), -1)
+        fake = x_fake.reshape(len(x_fake), -1)
+    weight = spec.penalty_weight
     if spec.penalty == "wgan-gp":
-        return spec.penalty_weight * losses.gradient_penalty(critic, real, fake, rng=rng)
-    return 0.5 * spec.penalty_weight * losses.r1_penalty(critic, real)
+        return weight * losses.gradient_penalty(critic, real, fake, rng=rng)
+    return 0.5 * weight * losses.r1_penalty(critic, real)
 
 
-def discriminator_step(D, opt_d, spec: StepSpec, x_real: torch.Tensor, x_fake: torch.Tensor,
-                       rng: torch.Generator) -> torch.Tensor:
-    """One step on ``L_D`` (+ penalty), then clipping. ``x_fake`` is detached (G frozen).
+def discriminator_step(D, opt_d, spec: StepSpec, x_real: torch.Tensor,
+                       x_fake: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
+    """One step on ``L_D`` (+ penalty), then clipping; ``x_fake`` is detached.
 
-    Returns the statistics ``(4, S)`` (``(4,)`` for one network): the loss without the penalty,
-    the penalty term, and the batch means of the logits on data and on generated points.
+    Returns the statistics ``(4, S)`` (``(4,)`` for one network): the loss
+    without the penalty, the penalty term, and the batch means of the logits
+    on data and on generated points.
     """
     with _precision(spec, x_real.device):
-        real_logits, fake_logits = D(x_real).float(), D(x_fake).float()  # (S, B) or (B,)
-    d_loss = losses.discriminator_loss(spec.loss, real_logits, fake_logits, dim=-1)  # (S,) or ()
-    penalty = penalty_term(D, spec, x_real, x_fake, rng) if spec.penalty else torch.zeros_like(d_loss)
+        real_logits = D(x_real).float()  # (S, B), or (B,) for one network
+        fake_logits = D(x_fake).float()
+    d_loss = losses.discriminator_loss(  # (S,) or ()
+        spec.loss, real_logits, fake_logits, dim=-1)
+    if spec.penalty:
+        penalty = penalty_term(D, spec, x_real, x_fake, rng)
+    else:
+        penalty = torch.zeros_like(d_loss)
     params = list(D.parameters())
     opt_d.zero_grad(set_to_none=True)
-    (d_loss + penalty).sum().backward(inputs=params)  # sum over seeds: each seed its own gradient
+    # the sum over seeds gives each seed its own gradient
+    (d_loss + penalty).sum().backward(inputs=params)
     opt_d.step()
     clip_(params, spec.clip)
-    return torch.stack([d_loss, penalty, real_logits.mean(-1), fake_logits.mean(-1)]).detach()
+    stats = [d_loss, penalty, real_logits.mean(-1), fake_logits.mean(-1)]
+    return torch.stack(stats).detach()
 
 
-def generator_step(G, D, opt_g, spec: StepSpec, z: torch.Tensor | None, seed_batched: bool = True,
+def generator_step(G, D, opt_g, spec: StepSpec, z: torch.Tensor | None,
+                   seed_batched: bool = True,
                    x_fake: torch.Tensor | None = None) -> torch.Tensor:
-    """One step on ``L_G`` through a frozen D (only G's parameters receive gradients).
+    """One step on ``L_G`` through a frozen D (only G's parameters change).
 
-    ``x_fake``, if given, is a generated batch that still holds G's graph (``reuse_fake``),
-    used instead of ``G(z)``. Returns ``(2, S)`` (``(2,)`` for one network): the loss and the
-    norm of G's gradient.
+    ``x_fake``, if given, is a generated batch that still holds G's graph
+    (``reuse_fake``), used instead of ``G(z)``. Returns ``(2, S)`` (``(2,)``
+    for one network): the loss and the norm of G's gradient.
     """
     with _precision(spec, (z if z is not None else x_fake).device):
-        x_fake = (G(z) if x_fake is None else x_fake).contiguous(memory_format=spec.memory_format)
+        x_fake = G(z) if x_fake is None else x_fake
+        x_fake = x_fake.contiguous(memory_format=spec.memory_format)
         if spec.pack > 1:
             x_fake = pack_samples(x_fake, spec.pack)
         fake_logits = D(x_fake).float()
     g_loss = losses.generator_loss(spec.loss, fake_logits, dim=-1)
     params = list(G.parameters())
     opt_g.zero_grad(set_to_none=True)
-    g_loss.sum().backward(inputs=params)  # gradients flow through D; D's weights get none
+    # gradients flow through D; D's weights get none
+    g_loss.sum().backward(inputs=params)
     norm = grad_norm(params, seed_batched)
     opt_g.step()
     return torch.stack([g_loss.detach(), norm])

@@ -115,23 +115,25 @@ def _engine_report(comp) -> tuple[str, float]:
 
 
 def _eager_iteration(config, spec, G, D, opts, rng, draw_real, draw_z):
-    """One iteration of the eager step (:mod:`gan_lab.step`): statistics ``(6, S)``."""
+    """One iteration of the eager step (:mod:`gan_lab.step`): ``(6, S)`` stats."""
     opt_g, opt_d = opts["generator"], opts["discriminator"]
+    reuse = config.reuse_fake
 
     def iteration(i: int) -> torch.Tensor:
         if config.update == "simultaneous":
-            x_real = draw_real()
-            return step_mod.simultaneous_step(G, D, opt_g, opt_d, spec, x_real, draw_z(), rng)
-        for k in range(config.n_critic):  # D steps: minimise L_D with G frozen
+            return step_mod.simultaneous_step(
+                G, D, opt_g, opt_d, spec, draw_real(), draw_z(), rng)
+        for k in range(config.n_critic):  # D steps: minimise L_D, G frozen
             x_real, z = draw_real(), draw_z()
-            keep = config.reuse_fake and k == config.n_critic - 1
-            with torch.set_grad_enabled(keep):
+            with torch.set_grad_enabled(reuse and k == config.n_critic - 1):
                 x_fake = G(z)
-            d_stats = step_mod.discriminator_step(D, opt_d, spec, x_real, pack_samples(x_fake.detach(), spec.pack),
-                                                  rng)
+            packed = pack_samples(x_fake.detach(), spec.pack)
+            d_stats = step_mod.discriminator_step(
+                D, opt_d, spec, x_real, packed, rng)
         # G step: minimise L_G through the updated, frozen D
-        g_stats = step_mod.generator_step(G, D, opt_g, spec, None if config.reuse_fake else draw_z(),
-                                          x_fake=x_fake if config.reuse_fake else None)
+        g_stats = step_mod.generator_step(
+            G, D, opt_g, spec, None if reuse else draw_z(),
+            x_fake=x_fake if reuse else None)
         return torch.cat([d_stats[:2], g_stats[:1], d_stats[2:], g_stats[1:]])
 
     return iteration
