@@ -76,7 +76,7 @@ def make_optimizer(name: str, params, lr: float, betas, device: torch.device) ->
 
 
 def pack_samples(x: torch.Tensor, pack: int) -> torch.Tensor:
-    """Group consecutive points into packs: ``(S, B * pack, d) -> (S, B, pack * d)``.
+    """Group consecutive points: ``(S, B * pack, d) -> (S, B, pack * d)``.
 
     Pack ``b`` of seed ``s`` concatenates ``x[s, b*pack]``, ...,
     ``x[s, b*pack + pack - 1]``; with independent points in, the packs hold
@@ -128,9 +128,11 @@ def penalty_term(D, spec: StepSpec, x_real: torch.Tensor,
     return 0.5 * weight * losses.r1_penalty(critic, real)
 
 
-def discriminator_step(D, opt_d, spec: StepSpec, x_real: torch.Tensor,
-                       x_fake: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
-    """One step on ``L_D`` (+ penalty), then clipping; ``x_fake`` is detached.
+def discriminator_step(
+    D, opt_d, spec: StepSpec, x_real: torch.Tensor, x_fake: torch.Tensor,
+    rng: torch.Generator,
+) -> torch.Tensor:
+    """One step on ``L_D`` (+ penalty), then clipping; ``x_fake`` detached.
 
     Returns the statistics ``(4, S)`` (``(4,)`` for one network): the loss
     without the penalty, the penalty term, and the batch means of the logits

@@ -134,7 +134,8 @@ def _eager_iteration(config, spec, G, D, opts, rng, draw_real, draw_z):
         g_stats = step_mod.generator_step(
             G, D, opt_g, spec, None if reuse else draw_z(),
             x_fake=x_fake if reuse else None)
-        return torch.cat([d_stats[:2], g_stats[:1], d_stats[2:], g_stats[1:]])
+        d_terms, logits = d_stats[:2], d_stats[2:]  # loss, penalty; logits
+        return torch.cat([d_terms, g_stats[:1], logits, g_stats[1:]])
 
     return iteration
 
