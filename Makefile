@@ -10,7 +10,7 @@ export OMP_WAIT_POLICY ?= PASSIVE
 STAMP  := $(VENV)/.installed
 CHAPTERS := $(wildcard book/*.ipynb)
 
-.PHONY: book test test-seeds install unit strip-check notebooks site-check strip clean lab gpu-check
+.PHONY: book test test-seeds install unit strip-check notebooks site-check strip format clean lab gpu-check
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -78,6 +78,10 @@ gpu-check: $(STAMP)
 # For authors: strip outputs after editing a chapter (keeps checked cells and counts).
 strip: $(STAMP)
 	$(BIN)/nbstripout --keep-count $(CHAPTERS)
+
+# For authors: wrap the chapters' code at the website's code box (book/ruff.toml: 77 characters).
+format: $(STAMP)
+	$(BIN)/ruff format book/
 
 clean:
 	rm -rf _build
