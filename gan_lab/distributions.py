@@ -172,8 +172,10 @@ class GaussianMixture:
         z = (x - means[:, 0]) / stds  # (..., K) by broadcasting the trailing 1 against K
         return (weights * 0.5 * torch.erfc(-z / math.sqrt(2))).sum(-1)
 
-    def icdf(self, u, tol: float = 1e-10, max_iter: int = 200) -> torch.Tensor:
-        """The inverse CDF (quantile function) of a 1-D mixture, by bisection.
+    def icdf(self, u, tol: float = 1e-10,
+             max_iter: int = 200) -> torch.Tensor:
+        """The inverse CDF (quantile function) of a 1-D mixture, by
+        bisection.
 
         Args:
             u: probabilities strictly inside (0, 1), any shape.
@@ -181,12 +183,15 @@ class GaussianMixture:
             max_iter: bisection steps at most.
         """
         if self.dim != 1:
-            raise ValueError(f"icdf is defined here for 1-D mixtures only, this one has dim={self.dim}")
+            raise ValueError("icdf is defined here for 1-D mixtures only, "
+                             f"this one has dim={self.dim}")
         u = torch.as_tensor(u, dtype=torch.float64)
         if not ((u > 0) & (u < 1)).all():
             raise ValueError("u must lie strictly between 0 and 1")
-        lo = torch.full_like(u, float((self.means - 40 * self.stds[:, None]).min()))
-        hi = torch.full_like(u, float((self.means + 40 * self.stds[:, None]).max()))
+        # a bracket 40 standard deviations beyond every component
+        spread = 40 * self.stds[:, None]
+        lo = torch.full_like(u, float((self.means - spread).min()))
+        hi = torch.full_like(u, float((self.means + spread).max()))
         for _ in range(max_iter):
             mid = 0.5 * (lo + hi)
             below = self.cdf(mid) < u
@@ -196,11 +201,15 @@ class GaussianMixture:
         return 0.5 * (lo + hi)
 
 
-def ring(n_modes: int = 8, radius: float = 1.0, std: float = 0.01) -> GaussianMixture:
-    """The PacGAN 2D-ring: ``n_modes`` equal Gaussians evenly spaced on a circle of ``radius``."""
-    n_modes, radius = checks.positive_int("n_modes", n_modes), checks.positive_number("radius", radius)
+def ring(n_modes: int = 8, radius: float = 1.0,
+         std: float = 0.01) -> GaussianMixture:
+    """The PacGAN 2D-ring: ``n_modes`` equal Gaussians evenly spaced on a
+    circle of ``radius``, each with standard deviation ``std``."""
+    n_modes = checks.positive_int("n_modes", n_modes)
+    radius = checks.positive_number("radius", radius)
     angles = 2 * np.pi * np.arange(n_modes) / n_modes
-    return GaussianMixture(radius * np.stack([np.cos(angles), np.sin(angles)], axis=1), std)
+    means = np.stack([np.cos(angles), np.sin(angles)], axis=1)  # (K, 2)
+    return GaussianMixture(radius * means, std)
 
 
 def grid(side: int = 5, spacing: float = 2.0, std: float = 0.05) -> GaussianMixture:

@@ -121,10 +121,13 @@ class SeedMLP(nn.Module):
 
 
 class MLPGenerator(SeedMLP):
-    """The generator ``G``: latent codes ``(S, n, z_dim)`` to samples ``(S, n, x_dim)``."""
+    """The generator ``G``: latent codes ``(S, n, z_dim)`` to samples
+    ``(S, n, x_dim)``."""
 
-    def __init__(self, z_dim: int = 2, x_dim: int = 2, hidden: Sequence[int] = (64, 64),
-                 seeds: int | Sequence[int] = 1, activation: str = "leaky_relu"):
+    def __init__(self, z_dim: int = 2, x_dim: int = 2,
+                 hidden: Sequence[int] = (64, 64),
+                 seeds: int | Sequence[int] = 1,
+                 activation: str = "leaky_relu"):
         super().__init__(z_dim, x_dim, hidden, seeds, activation)
         self.z_dim, self.x_dim = z_dim, x_dim
 
@@ -223,25 +226,32 @@ class SeedBatchNorm(nn.Module):
 
 
 class SeedMaxout(nn.Module):
-    """A maxout layer (Goodfellow et al. 2013) batched over seeds: ``(S, n, in) -> (S, n, out)``.
+    """A maxout layer (Goodfellow et al. 2013) batched over seeds.
 
-    Unit ``j`` is the largest of ``pieces`` affine functions of the input,
-    ``h_j = max_k (x W[:, j * pieces + k] + b[j * pieces + k])``: one :class:`SeedLinear` to
-    ``out * pieces`` features, then a maximum over consecutive groups of ``pieces``.
+    Shapes ``(S, n, in) -> (S, n, out)``. Unit ``j`` is the largest of
+    ``pieces`` affine functions of the input,
+    ``h_j = max_k (x W[:, j * pieces + k] + b[j * pieces + k])``: one
+    :class:`SeedLinear` to ``out * pieces`` features, then a maximum over
+    consecutive groups of ``pieces``.
     """
 
-    def __init__(self, in_features: int, out_features: int, pieces: int = 5, seeds: int | Sequence[int] = 1):
+    def __init__(self, in_features: int, out_features: int,
+                 pieces: int = 5, seeds: int | Sequence[int] = 1):
         super().__init__()
-        if not isinstance(pieces, int) or isinstance(pieces, bool) or pieces < 1:
-            raise ValueError(f"pieces must be a positive int, got {pieces!r}")
+        if (not isinstance(pieces, int) or isinstance(pieces, bool)
+                or pieces < 1):
+            raise ValueError(
+                f"pieces must be a positive int, got {pieces!r}")
         if not isinstance(out_features, int) or out_features < 1:
-            raise ValueError(f"out_features must be a positive int, got {out_features!r}")
+            raise ValueError(
+                f"out_features must be a positive int, got {out_features!r}")
         self.linear = SeedLinear(in_features, out_features * pieces, seeds)
         self.out_features, self.pieces = out_features, pieces
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.linear(x)  # (S, n, out * pieces)
-        return y.unflatten(-1, (self.out_features, self.pieces)).amax(-1)  # (S, n, out)
+        y = y.unflatten(-1, (self.out_features, self.pieces))
+        return y.amax(-1)  # (S, n, out)
 
     def extra_repr(self) -> str:
         return f"pieces={self.pieces}"
