@@ -1,34 +1,38 @@
-r"""The Dirac-GAN of Mescheder, Geiger and Nowozin (2018): training dynamics in two numbers.
+r"""The Dirac-GAN of Mescheder, Geiger and Nowozin (2018): training dynamics
+in two numbers.
 
-The data distribution is a point mass at 0, the generator a point mass at ``theta`` and the
-discriminator the linear function ``D_psi(x) = psi * x``. With
-``f(t) = -log(1 + exp(-t))`` the game is
+The data distribution is a point mass at 0, the generator a point mass at
+``theta`` and the discriminator the linear function ``D_psi(x) = psi * x``.
+With ``f(t) = -log(1 + exp(-t))`` the game is
 
 .. math::
 
     L(\theta, \psi) = f(\psi \theta) + f(0),
 
-which the generator minimises over ``theta`` and the discriminator maximises over ``psi``.
-Gradient descent-ascent follows the vector field
+which the generator minimises over ``theta`` and the discriminator maximises
+over ``psi``. Gradient descent-ascent follows the vector field
 ``v = (-dL/dtheta, dL/dpsi)``; its only equilibrium is ``(0, 0)``.
 
 Methods (the names of the book's public contract) and their parameters:
 
-* ``"gan"``: the game above; ``"nsgan"``: the generator maximises ``f(-psi * theta)``
-  instead (the non-saturating loss);
-* ``"wgan"``: ``f(t) = t``, and ``psi`` is clipped to ``[-clip, clip]`` after every step;
-* ``"wgan_gp"``: ``f(t) = t`` and the critic pays ``gamma / 2 * (abs(psi) - g0) ** 2``, the
-  Dirac-GAN version of the WGAN-GP penalty;
-* ``"instance_noise"``: data and generator samples are blurred with Gaussian noise of
-  standard deviation ``sigma``; the expectations are computed by Gauss-Hermite quadrature,
-  so the field is the exact mean of the stochastic gradients;
-* ``"gradient_penalty"``: the critic pays ``gamma / 2 * psi ** 2`` (R1 and R2 coincide here,
-  as the gradient of ``D_psi`` is ``psi`` everywhere);
-* ``"consensus"``: both players also descend ``gamma * abs(v) ** 2 / 2`` (consensus
-  optimisation).
+* ``"gan"``: the game above; ``"nsgan"``: the generator maximises
+  ``f(-psi * theta)`` instead (the non-saturating loss);
+* ``"wgan"``: ``f(t) = t``, and ``psi`` is clipped to ``[-clip, clip]`` after
+  every step;
+* ``"wgan_gp"``: ``f(t) = t`` and the critic pays
+  ``gamma / 2 * (abs(psi) - g0) ** 2``, the Dirac-GAN version of the WGAN-GP
+  penalty;
+* ``"instance_noise"``: data and generator samples are blurred with Gaussian
+  noise of standard deviation ``sigma``; the expectations are computed by
+  Gauss-Hermite quadrature, so the field is the exact mean of the stochastic
+  gradients;
+* ``"gradient_penalty"``: the critic pays ``gamma / 2 * psi ** 2`` (R1 and R2
+  coincide here, as the gradient of ``D_psi`` is ``psi`` everywhere);
+* ``"consensus"``: both players also descend ``gamma * abs(v) ** 2 / 2``
+  (consensus optimisation).
 
-Everything here is plain NumPy: the state is two scalars. Arrays of states broadcast, which
-is what a phase portrait needs.
+Everything here is plain NumPy: the state is two scalars. Arrays of states
+broadcast, which is what a phase portrait needs.
 """
 
 from __future__ import annotations
@@ -53,11 +57,14 @@ METHODS: dict[str, dict[str, float]] = {
 UPDATES = ("simultaneous", "alternating")
 #: The labels :func:`classify` returns.
 CLASSES = ("diverging", "cycling", "converging")
-_QUADRATURE_NODES = 60  # Gauss-Hermite nodes for the instance-noise expectations
+_QUADRATURE_NODES = (
+    60  # Gauss-Hermite nodes for the instance-noise expectations
+)
 
 
 def f(t):
-    """The GAN's ``f(t) = -log(1 + exp(-t)) = log sigmoid(t)``, computed stably."""
+    """The GAN's ``f(t) = -log(1 + exp(-t)) = log sigmoid(t)``, computed
+    stably."""
     t = np.asarray(t, dtype=float)
     return -np.logaddexp(0.0, -t)
 
@@ -75,84 +82,119 @@ def f_second(t):
 
 def _check_method(method: str) -> str:
     if not isinstance(method, str) or method not in METHODS:
-        raise ValueError(f"method must be one of {tuple(METHODS)}, got {method!r}")
+        raise ValueError(
+            f"method must be one of {tuple(METHODS)}, got {method!r}"
+        )
     return method
 
 
 def _params(method: str, params: dict) -> dict[str, float]:
-    """The method's parameters: defaults updated by ``params``, each checked."""
+    """The method's parameters: defaults updated by ``params``, each
+    checked."""
     _check_method(method)
     allowed = METHODS[method]
     unknown = set(params) - set(allowed)
     if unknown:
-        raise ValueError(f"unknown parameter(s) {sorted(unknown)} for method {method!r}; "
-                         f"it takes {sorted(allowed) or 'none'}")
+        raise ValueError(
+            f"unknown parameter(s) {sorted(unknown)} for method {method!r}; "
+            f"it takes {sorted(allowed) or 'none'}"
+        )
     out = dict(allowed, **params)
     for name, value in out.items():
         if isinstance(value, bool) or not isinstance(value, Real):
             raise TypeError(f"{name} must be a real number, got {value!r}")
         value = float(value)
-        if not math.isfinite(value) or value < 0 or (name == "clip" and value == 0):
+        if (
+            not math.isfinite(value)
+            or value < 0
+            or (name == "clip" and value == 0)
+        ):
             need = "positive" if name == "clip" else "non-negative"
-            raise ValueError(f"{name} must be a finite {need} number, got {value!r}")
+            raise ValueError(
+                f"{name} must be a finite {need} number, got {value!r}"
+            )
         out[name] = value
     return out
 
 
 def _gauss_hermite(sigma: float) -> tuple[np.ndarray, np.ndarray]:
-    """Nodes and weights with ``sum(w * g(eps)) ~ E[g(eps)]`` for ``eps ~ N(0, sigma^2)``."""
-    z, w = np.polynomial.hermite_e.hermegauss(_QUADRATURE_NODES)  # weight exp(-z^2 / 2)
+    """Nodes and weights with ``sum(w * g(eps)) ~ E[g(eps)]``, for
+    ``eps ~ N(0, sigma^2)``."""
+    z, w = np.polynomial.hermite_e.hermegauss(
+        _QUADRATURE_NODES
+    )  # weight exp(-z^2 / 2)
     return sigma * z, w / math.sqrt(2 * math.pi)
 
 
-def _unregularised(method: str, theta: np.ndarray, psi: np.ndarray, p: dict) -> tuple[np.ndarray, np.ndarray]:
-    """The field of the plain game (no penalty, no noise) for the method's ``f``."""
+def _unregularised(
+    method: str, theta: np.ndarray, psi: np.ndarray, p: dict
+) -> tuple[np.ndarray, np.ndarray]:
+    """The field of the plain game (no penalty, no noise) for the method's
+    ``f``."""
     if method in ("wgan", "wgan_gp"):  # f(t) = t, f' = 1
         return -psi * np.ones_like(theta), theta * np.ones_like(psi)
     if method == "nsgan":  # generator ascends f(-psi theta)
         return -psi * f_prime(-psi * theta), theta * f_prime(psi * theta)
     if method == "instance_noise" and p["sigma"] > 0:
         eps, w = _gauss_hermite(p["sigma"])
-        eps = eps.reshape((-1,) + (1,) * theta.ndim)  # (Q, ...) against states (...)
+        eps = eps.reshape(
+            (-1,) + (1,) * theta.ndim
+        )  # (Q, ...) against states (...)
         w = w.reshape(eps.shape)
         fake = theta + eps  # blurred generator sample theta + eps
         v_theta = (w * -psi * f_prime(psi * fake)).sum(0)
-        # the critic ascends E f(psi (theta + eps)) + E f(-psi eps'): real samples are eps'
-        v_psi = (w * (fake * f_prime(psi * fake) - eps * f_prime(-psi * eps))).sum(0)
+        # the critic ascends E f(psi (theta + eps)) + E f(-psi eps'): real
+        # samples are eps'
+        v_psi = (
+            w * (fake * f_prime(psi * fake) - eps * f_prime(-psi * eps))
+        ).sum(0)
         return v_theta, v_psi
     return -psi * f_prime(psi * theta), theta * f_prime(psi * theta)
 
 
-def vector_field(method: str, theta, psi, **params) -> tuple[np.ndarray, np.ndarray]:
-    r"""The gradient descent-ascent field ``v = (-dL/dtheta, dL/dpsi)`` of a Dirac-GAN method.
+def vector_field(
+    method: str, theta, psi, **params
+) -> tuple[np.ndarray, np.ndarray]:
+    r"""The gradient descent-ascent field ``v = (-dL/dtheta, dL/dpsi)`` of a
+    Dirac-GAN method.
 
-    For ``"gan"``, :math:`v(\theta, \psi) = (-\psi f'(\psi\theta),\; \theta f'(\psi\theta))`.
-    ``"wgan"``'s clipping is not part of the field (it is applied by :func:`simulate`).
+    For ``"gan"``, :math:`v(\theta, \psi) = (-\psi f'(\psi\theta),\; \theta
+    f'(\psi\theta))`. ``"wgan"``'s clipping is not part of the field (it is
+    applied by :func:`simulate`).
 
     Args:
         method: one of :data:`METHODS`.
         theta: generator parameter(s), a float or an array.
         psi: discriminator parameter(s), broadcastable with ``theta``.
-        **params: the method's parameters (see :data:`METHODS`), e.g. ``gamma=1.0``.
+        **params: the method's parameters (see :data:`METHODS`), e.g.
+            ``gamma=1.0``.
 
     Returns:
-        ``(v_theta, v_psi)``, two arrays of the broadcast shape of ``theta`` and ``psi``.
+        ``(v_theta, v_psi)``, two arrays of the broadcast shape of ``theta``
+        and ``psi``.
     """
     p = _params(method, params)
-    theta, psi = np.broadcast_arrays(np.asarray(theta, dtype=float), np.asarray(psi, dtype=float))
+    theta, psi = np.broadcast_arrays(
+        np.asarray(theta, dtype=float), np.asarray(psi, dtype=float)
+    )
     v_theta, v_psi = _unregularised(method, theta, psi, p)
     if method == "wgan_gp":  # critic descends gamma/2 (|psi| - g0)^2
         v_psi = v_psi - p["gamma"] * (np.abs(psi) - p["g0"]) * np.sign(psi)
-    elif method == "gradient_penalty":  # critic descends gamma/2 psi^2 (= R1 = R2)
+    elif method == "gradient_penalty":
+        # the critic descends gamma/2 psi^2 (= R1 = R2)
         v_psi = v_psi - p["gamma"] * psi
     elif method == "consensus":
         g_theta, g_psi = consensus_gradient(theta, psi)
-        v_theta, v_psi = v_theta - p["gamma"] * g_theta, v_psi - p["gamma"] * g_psi
+        v_theta, v_psi = (
+            v_theta - p["gamma"] * g_theta,
+            v_psi - p["gamma"] * g_psi,
+        )
     return v_theta, v_psi
 
 
 def consensus_gradient(theta, psi) -> tuple[np.ndarray, np.ndarray]:
-    r"""Gradient of the consensus regulariser :math:`\tfrac12 \lVert v \rVert^2 = \tfrac12 (\psi^2 + \theta^2) f'(\psi\theta)^2`.
+    r"""Gradient of the consensus regulariser :math:`\tfrac12 \lVert v
+    \rVert^2 = \tfrac12 (\psi^2 + \theta^2) f'(\psi\theta)^2`.
 
     Returns:
         ``(d/dtheta, d/dpsi)`` of the regulariser of the ``"gan"`` field.
@@ -160,24 +202,31 @@ def consensus_gradient(theta, psi) -> tuple[np.ndarray, np.ndarray]:
     theta, psi = np.asarray(theta, dtype=float), np.asarray(psi, dtype=float)
     fp, fpp = f_prime(psi * theta), f_second(psi * theta)
     r2 = psi**2 + theta**2
-    return theta * fp**2 + r2 * fp * fpp * psi, psi * fp**2 + r2 * fp * fpp * theta
+    return (
+        theta * fp**2 + r2 * fp * fpp * psi,
+        psi * fp**2 + r2 * fp * fpp * theta,
+    )
 
 
 def jacobian(method: str, **params) -> np.ndarray:
-    r"""The Jacobian of :func:`vector_field` at the equilibrium ``(0, 0)``, in closed form.
+    r"""The Jacobian of :func:`vector_field` at the equilibrium ``(0, 0)``,
+    in closed form.
 
     With :math:`a = f'(0) = 1/2` and :math:`b = f''(0) = -1/4`:
 
-    * ``gan``, ``nsgan``: ``[[0, -a], [a, 0]]``; ``wgan``: ``[[0, -1], [1, 0]]``;
+    * ``gan``, ``nsgan``: ``[[0, -a], [a, 0]]``;
+      ``wgan``: ``[[0, -1], [1, 0]]``;
     * ``instance_noise``: ``[[0, -a], [a, 2 b sigma^2]]``;
     * ``gradient_penalty``: ``[[0, -a], [a, -gamma]]``;
-    * ``consensus``: ``[[-gamma a^2, -a], [a, -gamma a^2]]`` (the field's Jacobian minus
-      ``gamma J^T J``, and ``J^T J = a^2 I``);
-    * ``wgan_gp``: ``[[0, -1], [1, -gamma]]`` when ``g0 = 0``. For ``g0 > 0`` the field jumps
-      by ``2 gamma g0`` across ``psi = 0``, so no Jacobian exists and a ``ValueError`` is raised.
+    * ``consensus``: ``[[-gamma a^2, -a], [a, -gamma a^2]]`` (the field's
+      Jacobian minus ``gamma J^T J``, and ``J^T J = a^2 I``);
+    * ``wgan_gp``: ``[[0, -1], [1, -gamma]]`` when ``g0 = 0``. For ``g0 > 0``
+      the field jumps by ``2 gamma g0`` across ``psi = 0``, so no Jacobian
+      exists and a ``ValueError`` is raised.
 
     Returns:
-        A (2, 2) array; rows are ``(v_theta, v_psi)``, columns ``(theta, psi)``.
+        A (2, 2) array; rows are ``(v_theta, v_psi)``, columns
+        ``(theta, psi)``.
     """
     p = _params(method, params)
     a, b = 0.5, -0.25
@@ -185,8 +234,11 @@ def jacobian(method: str, **params) -> np.ndarray:
         return np.array([[0.0, -1.0], [1.0, 0.0]])
     if method == "wgan_gp":
         if p["g0"] != 0:
-            raise ValueError("wgan_gp with g0 > 0 has a vector field that is discontinuous at the "
-                             "equilibrium psi = 0: it has no Jacobian there")
+            raise ValueError(
+                "wgan_gp with g0 > 0 has a vector field that is "
+                "discontinuous at the "
+                "equilibrium psi = 0: it has no Jacobian there"
+            )
         return np.array([[0.0, -1.0], [1.0, -p["gamma"]]])
     jac = np.array([[0.0, -a], [a, 0.0]])
     if method == "instance_noise":
@@ -198,8 +250,15 @@ def jacobian(method: str, **params) -> np.ndarray:
     return jac
 
 
-def numerical_jacobian(method: str, theta: float = 0.0, psi: float = 0.0, eps: float = 1e-5, **params) -> np.ndarray:
-    """Central finite differences of :func:`vector_field` at ``(theta, psi)``: a (2, 2) array."""
+def numerical_jacobian(
+    method: str,
+    theta: float = 0.0,
+    psi: float = 0.0,
+    eps: float = 1e-5,
+    **params,
+) -> np.ndarray:
+    """Central finite differences of :func:`vector_field` at
+    ``(theta, psi)``: a (2, 2) array."""
     if not (isinstance(eps, Real) and 0 < eps < 1):
         raise ValueError(f"eps must be a number in (0, 1), got {eps!r}")
     cols = []
@@ -211,7 +270,8 @@ def numerical_jacobian(method: str, theta: float = 0.0, psi: float = 0.0, eps: f
 
 
 def eigenvalues(method: str, **params) -> np.ndarray:
-    """Eigenvalues of :func:`jacobian` (complex, shape (2,)), sorted by imaginary part."""
+    """Eigenvalues of :func:`jacobian` (complex, shape (2,)), sorted by
+    imaginary part."""
     lam = np.linalg.eigvals(jacobian(method, **params)).astype(complex)
     return lam[np.lexsort((lam.real, lam.imag))]
 
@@ -229,28 +289,45 @@ def _check_real(name: str, value, positive: bool = False) -> float:
         raise TypeError(f"{name} must be a real number, got {value!r}")
     value = float(value)
     if not math.isfinite(value) or (positive and value <= 0):
-        raise ValueError(f"{name} must be a finite{' positive' if positive else ''} number, got {value!r}")
+        raise ValueError(
+            f"{name} must be a finite"
+            f"{' positive' if positive else ''} number, got {value!r}"
+        )
     return value
 
 
 def _check_update(update: str, n_g, n_d) -> tuple[int, int]:
     if update not in UPDATES:
         raise ValueError(f"update must be one of {UPDATES}, got {update!r}")
-    n_g, n_d = _check_positive_int("n_g", n_g), _check_positive_int("n_d", n_d)
+    n_g, n_d = (
+        _check_positive_int("n_g", n_g),
+        _check_positive_int("n_d", n_d),
+    )
     if update == "simultaneous" and (n_g, n_d) != (1, 1):
-        raise ValueError("n_g and n_d apply to update='alternating' only; simultaneous updates take one step each")
+        raise ValueError(
+            "n_g and n_d apply to update='alternating' only; "
+            "simultaneous updates take one step each"
+        )
     return n_g, n_d
 
 
-def update_matrix(method: str, h: float = 0.2, update: str = "simultaneous", n_g: int = 1, n_d: int = 1,
-                  **params) -> np.ndarray:
-    r"""The Jacobian at ``(0, 0)`` of one iteration of :func:`simulate`: a (2, 2) array.
+def update_matrix(
+    method: str,
+    h: float = 0.2,
+    update: str = "simultaneous",
+    n_g: int = 1,
+    n_d: int = 1,
+    **params,
+) -> np.ndarray:
+    r"""The Jacobian at ``(0, 0)`` of one iteration of :func:`simulate`: a
+    (2, 2) array.
 
-    Simultaneous: ``I + h J``. Alternating: ``n_g`` generator steps ``I + h P_g J`` then
-    ``n_d`` discriminator steps ``I + h P_d J``, where ``P_g``, ``P_d`` keep the first and the
-    second row; for the plain GAN this is
-    ``[[1, -n_g h a], [n_d h a, 1 - n_g n_d h^2 a^2]]`` with :math:`a = f'(0)`. Clipping
-    (``wgan``) is the identity near the equilibrium and does not enter.
+    Simultaneous: ``I + h J``. Alternating: ``n_g`` generator steps
+    ``I + h P_g J`` then ``n_d`` discriminator steps ``I + h P_d J``, where
+    ``P_g``, ``P_d`` keep the first and the second row; for the plain GAN
+    this is ``[[1, -n_g h a], [n_d h a, 1 - n_g n_d h^2 a^2]]`` with
+    :math:`a = f'(0)`. Clipping (``wgan``) is the identity near the
+    equilibrium and does not enter.
     """
     h = _check_real("h", h, positive=True)
     n_g, n_d = _check_update(update, n_g, n_d)
@@ -261,22 +338,36 @@ def update_matrix(method: str, h: float = 0.2, update: str = "simultaneous", n_g
     g_step, d_step = eye.copy(), eye.copy()
     g_step[0] += h * jac[0]  # theta <- theta + h v_theta, psi unchanged
     d_step[1] += h * jac[1]
-    return np.linalg.matrix_power(d_step, n_d) @ np.linalg.matrix_power(g_step, n_g)
+    return np.linalg.matrix_power(d_step, n_d) @ np.linalg.matrix_power(
+        g_step, n_g
+    )
 
 
-def _project(method: str, theta: float, psi: float, p: dict) -> tuple[float, float]:
+def _project(
+    method: str, theta: float, psi: float, p: dict
+) -> tuple[float, float]:
     if method == "wgan":  # weight clipping after every step
         psi = min(max(psi, -p["clip"]), p["clip"])
     return theta, psi
 
 
-def simulate(method: str, steps: int = 500, h: float = 0.2, theta0: float = 1.0, psi0: float = 1.0,
-             update: str = "simultaneous", n_g: int = 1, n_d: int = 1, **params) -> np.ndarray:
+def simulate(
+    method: str,
+    steps: int = 500,
+    h: float = 0.2,
+    theta0: float = 1.0,
+    psi0: float = 1.0,
+    update: str = "simultaneous",
+    n_g: int = 1,
+    n_d: int = 1,
+    **params,
+) -> np.ndarray:
     """Gradient descent-ascent on the Dirac-GAN from ``(theta0, psi0)``.
 
-    ``simultaneous``: both players step along :func:`vector_field` evaluated at the same point.
-    ``alternating``: each iteration takes ``n_g`` generator steps, then ``n_d`` discriminator
-    steps, each at the current point (as in the paper's code). ``wgan`` clips ``psi`` to
+    ``simultaneous``: both players step along :func:`vector_field` evaluated
+    at the same point. ``alternating``: each iteration takes ``n_g``
+    generator steps, then ``n_d`` discriminator steps, each at the current
+    point (as in the paper's code). ``wgan`` clips ``psi`` to
     ``[-clip, clip]`` after every step and at the start.
 
     Args:
@@ -285,11 +376,13 @@ def simulate(method: str, steps: int = 500, h: float = 0.2, theta0: float = 1.0,
         h: step size (learning rate) of both players.
         theta0, psi0: the initial point.
         update: ``"simultaneous"`` or ``"alternating"``.
-        n_g, n_d: generator and discriminator steps per alternating iteration.
+        n_g, n_d: generator and discriminator steps per alternating
+            iteration.
         **params: the method's parameters (see :data:`METHODS`).
 
     Returns:
-        A (steps + 1, 2) array of ``(theta, psi)``; row 0 is the (clipped) initial point.
+        A (steps + 1, 2) array of ``(theta, psi)``; row 0 is the (clipped)
+        initial point.
     """
     p = _params(method, params)
     steps = _check_positive_int("steps", steps)
@@ -299,29 +392,39 @@ def simulate(method: str, steps: int = 500, h: float = 0.2, theta0: float = 1.0,
     path = np.empty((steps + 1, 2))  # (T + 1, 2) of (theta, psi)
     theta, psi = _project(method, theta, psi, p)
     path[0] = theta, psi
-    with np.errstate(over="ignore", invalid="ignore"):  # a diverging run may overflow: keep the inf
+
+    def field(theta, psi):
+        return vector_field(method, theta, psi, **p)
+
+    # a diverging run may overflow: keep the inf
+    with np.errstate(over="ignore", invalid="ignore"):
         for k in range(1, steps + 1):
             if update == "simultaneous":
-                v_theta, v_psi = vector_field(method, theta, psi, **p)
-                theta, psi = _project(method, theta + h * float(v_theta), psi + h * float(v_psi), p)
+                v_theta, v_psi = field(theta, psi)
+                theta += h * float(v_theta)
+                psi += h * float(v_psi)
+                theta, psi = _project(method, theta, psi, p)
             else:
                 for _ in range(n_g):
-                    theta += h * float(vector_field(method, theta, psi, **p)[0])
+                    theta += h * float(field(theta, psi)[0])
                     theta, psi = _project(method, theta, psi, p)
                 for _ in range(n_d):
-                    psi += h * float(vector_field(method, theta, psi, **p)[1])
+                    psi += h * float(field(theta, psi)[1])
                     theta, psi = _project(method, theta, psi, p)
             path[k] = theta, psi
     return path
 
 
-def classify(trajectory, converged: float = 0.05, diverged: float = 2.0) -> str:
-    """Classify a trajectory by its distance ``r`` to the equilibrium ``(0, 0)`` over time.
+def classify(
+    trajectory, converged: float = 0.05, diverged: float = 2.0
+) -> str:
+    """Classify a trajectory by its distance ``r`` to the equilibrium
+    ``(0, 0)`` over time.
 
-    Compares the largest distance over the last quarter of the trajectory with the initial
-    distance ``r0``: above ``diverged * r0`` (or not finite) is ``"diverging"``, below
-    ``converged * r0`` is ``"converging"``, anything in between ``"cycling"`` (it neither
-    escapes nor settles).
+    Compares the largest distance over the last quarter of the trajectory
+    with the initial distance ``r0``: above ``diverged * r0`` (or not finite)
+    is ``"diverging"``, below ``converged * r0`` is ``"converging"``,
+    anything in between ``"cycling"`` (it neither escapes nor settles).
 
     Args:
         trajectory: a (T + 1, 2) array from :func:`simulate`, T >= 4.
@@ -333,14 +436,22 @@ def classify(trajectory, converged: float = 0.05, diverged: float = 2.0) -> str:
     """
     path = np.asarray(trajectory, dtype=float)
     if path.ndim != 2 or path.shape[1] != 2 or path.shape[0] < 5:
-        raise ValueError(f"trajectory must be an array (T + 1, 2) with T >= 4, got shape {path.shape}")
+        raise ValueError(
+            "trajectory must be an array (T + 1, 2) with T >= 4, "
+            f"got shape {path.shape}"
+        )
     if not 0 < converged < 1 < diverged:
-        raise ValueError(f"need 0 < converged < 1 < diverged, got converged={converged!r}, diverged={diverged!r}")
+        raise ValueError(
+            "need 0 < converged < 1 < diverged, got "
+            f"converged={converged!r}, diverged={diverged!r}"
+        )
     r = np.hypot(path[:, 0], path[:, 1])  # (T + 1,)
     r0 = r[0]
     if not r0 > 0:
-        raise ValueError("trajectory must start away from the equilibrium (0, 0)")
-    late = r[-max(len(r) // 4, 1):].max()
+        raise ValueError(
+            "trajectory must start away from the equilibrium (0, 0)"
+        )
+    late = r[-max(len(r) // 4, 1) :].max()
     if not np.isfinite(r).all() or late > diverged * r0:
         return "diverging"
     return "converging" if late < converged * r0 else "cycling"
