@@ -4,8 +4,9 @@ With data density :math:`p` (a mixture of Gaussians) and a single Gaussian
 :math:`q = \mathcal N(\mu, s^2)`, the two directions of the Kullback--Leibler divergence
 ask for different fits:
 
-* the *forward* KL, :math:`\mathrm{KL}(p \,\|\, q) = \int p \log(p / q)`, is infinite
-  wherever :math:`q` misses mass of :math:`p`, so its minimiser spreads over every mode.
+* the *forward* KL, :math:`\mathrm{KL}(p \,\|\, q) = \int p \log(p / q)`, is large
+  wherever :math:`q` is small where :math:`p` has mass, so its minimiser spreads over
+  every mode.
   Its optimum is moment matching: :math:`\mu` and :math:`s^2` are the mean and the
   variance of :math:`p` (:func:`mixture_moments` gives them in closed form);
 * the *reverse* KL, :math:`\mathrm{KL}(q \,\|\, p) = \int q \log(q / p)`, is large

@@ -104,22 +104,27 @@ def discriminator_loss(loss: str, real_logits: torch.Tensor, fake_logits: torch.
 
 
 @checks.renamed(kind="loss")
-def generator_loss(loss: str, fake_logits: torch.Tensor, dim: int | None = None) -> torch.Tensor:
+def generator_loss(loss: str, fake_logits: torch.Tensor,
+                   dim: int | None = None) -> torch.Tensor:
     """The generator's loss, to minimise.
 
     Args:
-        loss: one of ``"minimax"``, ``"ns"``, ``"hinge"``, ``"wasserstein"``, ``"lsgan"``
-            (:data:`KINDS`; ``kind=`` is accepted too).
+        loss: one of ``"minimax"``, ``"ns"``, ``"hinge"``,
+            ``"wasserstein"``, ``"lsgan"`` (:data:`KINDS`; ``kind=`` is
+            accepted too).
         fake_logits: discriminator outputs on generated samples, any shape.
-        dim: the batch dimension to average over; ``None`` averages over all elements.
+        dim: the batch dimension to average over; ``None`` averages over
+            all elements.
 
     Returns:
-        The mean loss: a scalar, or one value per remaining index when ``dim`` is given.
+        The mean loss: a scalar, or one value per remaining index when
+        ``dim`` is given.
     """
     _check_kind(loss)
     fake_logits = _check_logits("fake_logits", fake_logits)
     if loss == "minimax":
-        # log(1 - D(G(z))) = -softplus(l): saturates (zero gradient) where D(G(z)) -> 0
+        # log(1 - D(G(z))) = -softplus(l): saturates (zero gradient)
+        # where D(G(z)) -> 0
         return -_mean(F.softplus(fake_logits), dim)
     if loss == "ns":
         # -log D(G(z)) = softplus(-l)
