@@ -190,3 +190,28 @@ def test_bad_input():
         dy.classify(np.zeros((10, 3)))
     with pytest.raises(ValueError, match="equilibrium"):
         dy.classify(np.zeros((10, 2)))
+
+
+@pytest.mark.parametrize("n_d", [1, 2, 5])
+def test_more_discriminator_steps_scale_the_damping(n_d):
+    """det M = (1 - h gamma)^n_d: each R1 discriminator step contracts areas by
+    1 - h gamma, each generator step keeps them; with complex eigenvalues both
+    have modulus (1 - h gamma)^(n_d / 2). Without the penalty det M = 1."""
+    h, gamma = 0.2, 0.3
+    m = dy.update_matrix("gradient_penalty", h, "alternating", 1, n_d, gamma=gamma)
+    lam = np.linalg.eigvals(m)
+    assert abs(lam[0].imag) > 0
+    assert_allclose(np.abs(lam), (1 - h * gamma) ** (n_d / 2), rtol=1e-12)
+    plain = dy.update_matrix("gan", h, "alternating", 1, n_d)
+    assert_allclose(np.linalg.det(plain), 1.0, rtol=1e-12)
+
+
+def test_alternating_at_alpha_2_is_a_jordan_block():
+    """At alpha = h f'(0) = 2 (h = 4), M + I is nilpotent but not zero, so the
+    iterates of the linearised map grow linearly: M^k = (-1)^k (I - k N)."""
+    m = dy.update_matrix("gan", 4.0, "alternating")
+    n = m + np.eye(2)
+    assert_allclose(n @ n, 0.0, atol=1e-12)
+    assert np.abs(n).max() > 1
+    k = 50
+    assert_allclose(np.linalg.matrix_power(m, k), (-1) ** k * (np.eye(2) - k * n), atol=1e-9)
