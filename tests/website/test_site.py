@@ -109,6 +109,27 @@ def _open(browser, base_url, path):
     return page, errors, outside
 
 
+# Every code block and display equation fits its box (the browser test's window is 1280 px wide):
+# dropdowns and hidden cells are opened first, so solutions and hidden code are measured too.
+_WIDE_BLOCKS_JS = """() => {
+  document.querySelectorAll('main details').forEach(d => { d.open = true; });
+  const wide = [];
+  for (const el of document.querySelectorAll('main pre')) {
+    if (el.scrollWidth > el.clientWidth + 1) {
+      const line = el.innerText.split('\\n').reduce((a, b) => (b.length > a.length ? b : a), '');
+      wide.push(`code (${el.scrollWidth - el.clientWidth} px too wide): ${line.slice(0, 90)}`);
+    }
+  }
+  for (const el of document.querySelectorAll('main mjx-container[display="true"]')) {
+    if (el.scrollWidth > el.clientWidth + 1) {
+      const label = (el.closest('div.math') || el).id || el.closest('section[id]')?.id;
+      wide.push(`equation (${el.scrollWidth - el.clientWidth} px too wide) in #${label}`);
+    }
+  }
+  return wide;
+}"""
+
+
 @pytest.mark.parametrize("path", CHAPTERS)
 def test_chapter_page_in_a_real_browser(browser, base_url, site, path):
     page, errors, outside = _open(browser, base_url, path)
@@ -125,13 +146,16 @@ def test_chapter_page_in_a_real_browser(browser, base_url, site, path):
     assert page.locator("mjx-container merror, mjx-container [data-mjx-error]").count() == 0, "MathJax errors"
     images = page.evaluate(
         "() => Array.from(document.images).map(i => [i.currentSrc || i.src, i.complete, i.naturalWidth])")
-    assert images, f"{path} has no figures"
+    figures = page.locator(".cell_output img").count()  # a chapter's own figures, not the theme's logo
+    assert figures > 0, f"{path} has no figures"
     bad = [src[:80] for src, complete, width in images if not (complete and width > 0)]
     assert not bad, f"images that did not load on {path}: {bad}"
     if 'class="animation"' in (site / path).read_text():  # a matplotlib animation player on the page
         assert page.locator(".anim-controls button").count() >= 5, "animation controls missing"
     assert not outside, f"requests leaving localhost from {path}: {outside[:5]}"
     assert not errors, f"console errors on {path}: {errors[:5]}"
+    wide = page.evaluate(_WIDE_BLOCKS_JS)
+    assert not wide, f"blocks that scroll sideways at 1280 px on {path}: {wide[:8]}"
     if path == CHAPTERS[-1]:
         shots = site.parent / "screenshots"
         shots.mkdir(exist_ok=True)
