@@ -26,7 +26,7 @@ LOG2 = math.log(2.0)
 
 
 def optimal_discriminator_logit(p, q, x) -> torch.Tensor:
-    r"""The log-odds of the optimal discriminator, :math:`\log p(x) - \log q(x)`.
+    r"""The optimal discriminator's log-odds, :math:`\log p(x) - \log q(x)`.
 
     Args:
         p: the data distribution (anything with ``log_prob``).
@@ -44,10 +44,11 @@ def optimal_discriminator_logit(p, q, x) -> torch.Tensor:
 
 
 def optimal_discriminator(p, q, x) -> torch.Tensor:
-    r""":math:`D^*(x) = p(x) / (p(x) + q(x))`, computed as :math:`\sigma(\log p(x) - \log q(x))`.
+    r""":math:`D^*(x) = p(x) / (p(x) + q(x))`, in log space.
 
-    The log-space form stays correct far in the tails, where both densities underflow
-    to zero and the ratio itself would be ``0/0``.
+    Computed as :math:`\sigma(\log p(x) - \log q(x))`, which stays correct
+    far in the tails, where both densities underflow to zero and the ratio
+    itself would be ``0/0``.
 
     Args:
         p: the data distribution (anything with ``log_prob``).
@@ -128,17 +129,24 @@ def value_at_optimum(
 ) -> float | tuple[float, float]:
     r"""The GAN value with the optimal discriminator, :math:`V(D^*, G)`.
 
-    .. math:: V(D^*, G) = E_p \log D^*(x) + E_q \log(1 - D^*(x)) = -\log 4 + 2\,\mathrm{JSD}(p \,\|\, q).
+    .. math:: V(D^*, G) = E_p \log D^*(x) + E_q \log(1 - D^*(x))
+              = -\log 4 + 2\,\mathrm{JSD}(p \,\|\, q).
 
-    Computed directly from :math:`D^*` (not from :func:`jsd`), with the same integration
-    strategy and arguments as :func:`jsd`, so the identity can be checked numerically.
+    Computed directly from :math:`D^*` (not from :func:`jsd`), with the
+    same integration strategy and arguments as :func:`jsd`, so that the
+    identity can be checked numerically.
 
     Returns:
         The value, or ``(value, error)`` when ``return_se`` is true.
     """
-    # log D* = -softplus(log q - log p), log(1 - D*) = -softplus(log p - log q)
+    def log_d(lp, lq):  # log D* = -softplus(log q - log p)
+        return -F.softplus(lq - lp)
+
+    def log_1md(lp, lq):  # log(1 - D*) = -softplus(log p - log q)
+        return -F.softplus(lp - lq)
+
     value, err = quadrature.expectation(
-        p, q, lambda lp, lq: -F.softplus(lq - lp), lambda lp, lq: -F.softplus(lp - lq), method, n_samples, rng
+        p, q, log_d, log_1md, method, n_samples, rng
     )
     return (value, err) if return_se else value
 
@@ -162,6 +170,65 @@ def kl(
     """
     value, err = quadrature.expectation(p, q, lambda lp, lq: lp - lq, None, method, n_samples, rng)
     return (value, err) if return_se else value
+
+
+@checks.renamed(generator="rng")
+def value_gap(
+    logits,
+    p,
+    q,
+    *,
+    n_samples: int = 100_000,
+    rng: torch.Generator | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, float]:
+    r"""How far a discriminator is from the optimum: :math:`V(D^*, G) - V(D, G)`, by Monte Carlo.
+
+    With :math:`D = \sigma(\ell)` and :math:`\ell^* = \log p - \log q`,
+
+    .. math:: V(D^*, G) - V(D, G) = E_p[\log\sigma(\ell^*) - \log\sigma(\ell)]
+              + E_q[\log\sigma(-\ell^*) - \log\sigma(-\ell)] \ge 0,
+
+    estimated on ``n_samples`` draws from each of ``p`` and ``q``, the same draws for both
+    discriminators (a paired estimate, whose error is far smaller than that of two separate
+    ones). Also returned, on the same draws: :math:`V(D^*, G) - V(\tfrac12, G) = 2\,\mathrm{JSD}`,
+    what the optimum gains over a coin flip, the natural scale for the gap.
+
+    Args:
+        logits: a callable mapping points of shape ``(n, d)`` (float64) to the logits of one
+            or several discriminators, of shape ``(..., n)``; for example ``run.logits`` of a
+            :class:`gan_lab.train.CriticRun`, which gives one row per seed.
+        p: the data distribution (``log_prob`` and ``sample``).
+        q: the model distribution (``log_prob`` and ``sample``), same dimension.
+        n_samples: draws from each distribution, at least 2.
+        rng: the random generator for the draws (``generator=`` is accepted too).
+
+    Returns:
+        ``(gap, se, gain)``: the gap and its standard error, tensors of the batch shape
+        ``(...)``, and the optimum's gain over a coin flip (a float).
+
+    Raises:
+        TypeError: if ``logits`` is not callable, or ``p`` or ``q`` has no ``log_prob``.
+        ValueError: if the dimensions differ, ``n_samples < 2``, or ``logits`` returns a
+            shape that does not end in ``n_samples``.
+    """
+    if not callable(logits):
+        raise TypeError(f"logits must be a callable mapping points to logits, got {type(logits).__name__}")
+    quadrature.check_pair(p, q)
+    n = checks.positive_int("n_samples", n_samples)
+    if n < 2:
+        raise ValueError(f"n_samples must be at least 2, got {n}")
+    diffs, gain = [], 0.0
+    for dist, sign in ((p, 1.0), (q, -1.0)):
+        x = quadrature.sample(dist, n, rng)  # (n, d)
+        opt = F.logsigmoid(sign * (p.log_prob(x) - q.log_prob(x)).to(torch.float64))  # (n,)
+        net = torch.as_tensor(logits(x)).detach().to(torch.float64)
+        if net.ndim == 0 or net.shape[-1] != n:
+            raise ValueError(f"logits must return a shape ending in n_samples={n}, got {tuple(net.shape)}")
+        diffs.append(opt - F.logsigmoid(sign * net))  # (..., n)
+        gain += float(opt.mean()) + LOG2
+    gap = diffs[0].mean(-1) + diffs[1].mean(-1)
+    se = ((diffs[0].var(-1) + diffs[1].var(-1)) / n).sqrt()
+    return gap, se, gain
 
 
 # --- other objectives: hinge (total variation) and least squares (Pearson chi^2) -----------

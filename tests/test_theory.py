@@ -464,3 +464,61 @@ def test_monte_carlo_divergences_still_accept_the_old_keyword_generator(fn):
     assert fn(p, q, n_samples=200, generator=torch.Generator().manual_seed(9)) == new
     with pytest.raises(TypeError, match="'generator'.*'rng'"):
         fn(p, q, n_samples=200, rng=torch.Generator(), generator=torch.Generator())
+
+
+# --- value_gap: V(D*, G) - V(D, G) on paired samples ----------------------------------------
+
+
+def value_on_grid_1d(logit, p, q):
+    """V(D, G) for D = sigmoid(logit(x)) by the trapezoid rule on a wide grid: the oracle."""
+    x = torch.linspace(-15.0, 15.0, 300_001, dtype=torch.float64)
+    lp, lq, ell = p.log_prob(x), q.log_prob(x), logit(x)
+    f = lp.exp() * torch.nn.functional.logsigmoid(ell) + lq.exp() * torch.nn.functional.logsigmoid(-ell)
+    return float(torch.trapezoid(f, x))
+
+
+def test_value_gap_is_zero_for_the_optimal_discriminator_and_gain_is_twice_jsd():
+    p, q = GaussianMixture([0.0], 1.0), GaussianMixture([1.5], 0.7)
+    optimal = lambda x: theory.optimal_discriminator_logit(p, q, x)[None]  # (1, n)
+    gap, se, gain = theory.value_gap(optimal, p, q, n_samples=50_000, rng=torch.Generator().manual_seed(0))
+    assert gap.shape == se.shape == (1,)
+    assert float(gap.abs()) < 1e-12 and float(se) < 1e-12  # paired: identical logits, no noise
+    # the gain V(D*) - V(1/2) estimates 2 JSD from as many draws as jsd's Monte Carlo estimate,
+    # so its standard error is about 2 se_j: four of those
+    j = theory.jsd(p, q)
+    _, se_j = theory.jsd(p, q, n_samples=50_000, method="mc", rng=torch.Generator().manual_seed(1), return_se=True)
+    assert abs(gain - 2 * j) < 8 * se_j
+
+
+@pytest.mark.parametrize("shift", [0.5, -1.0, 2.0])
+def test_value_gap_of_shifted_logits_against_quadrature(shift):
+    p, q = GaussianMixture([0.0], 1.0), GaussianMixture([1.5], 0.7)
+    star = lambda x: theory.optimal_discriminator_logit(p, q, x)
+    both = lambda x: torch.stack([star(x), 0.5 * star(x) + shift])  # (2, n): two discriminators
+    gap, se, _ = theory.value_gap(both, p, q, n_samples=200_000, rng=torch.Generator().manual_seed(2))
+    v_star = theory.value_at_optimum(p, q)
+    exact = v_star - value_on_grid_1d(lambda x: 0.5 * star(x) + shift, p, q)
+    assert exact > 0 and float(gap[0]) == 0.0
+    assert abs(float(gap[1]) - exact) < 4 * float(se[1])  # two-sided, from the paired standard error
+    assert float(se[1]) < 0.05 * exact  # and the estimate is informative
+
+
+def test_value_gap_of_a_coin_flip_is_the_gain_and_never_negative_beyond_noise_in_2d():
+    p = GaussianMixture([[1.0, 0.0], [-1.0, 0.0]], std=0.3)
+    q = GaussianMixture([[0.0, 1.0]], std=0.5)
+    coin = lambda x: torch.zeros(3, x.shape[0], dtype=torch.float64)  # three identical coin flips
+    gap, se, gain = theory.value_gap(coin, p, q, n_samples=20_000, rng=torch.Generator().manual_seed(3))
+    assert_close(gap, torch.full((3,), gain, dtype=torch.float64))
+    assert gain > 0 and (se > 0).all()
+
+
+def test_value_gap_bad_inputs_name_the_parameter():
+    p, q = GaussianMixture([0.0], 1.0), GaussianMixture([1.0], 1.0)
+    with pytest.raises(TypeError, match="logits"):
+        theory.value_gap(None, p, q)
+    with pytest.raises(ValueError, match="n_samples"):
+        theory.value_gap(lambda x: x[:, 0], p, q, n_samples=1)
+    with pytest.raises(ValueError, match="logits must return"):
+        theory.value_gap(lambda x: x[:5, 0], p, q, n_samples=10)
+    with pytest.raises(ValueError, match="same dimension"):
+        theory.value_gap(lambda x: x[:, 0], p, GaussianMixture([[0.0, 0.0]], 1.0))
