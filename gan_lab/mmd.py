@@ -106,10 +106,9 @@ def mmd2(
     Its mean is :math:`\mathrm{MMD}^2`, so when :math:`P = Q` it takes
     negative values. Its null distribution is not symmetric: it is skewed
     to the right (for large samples a weighted sum of centred chi-squares),
-    its median is below its mean of zero, and it is negative in more than
-    half of the draws (Chapter 5 measures the share). The biased V-statistic keeps the
-    diagonals; it is never negative, and its mean exceeds
-    :math:`\mathrm{MMD}^2` by
+    so it is typically negative in more than half of the draws (Chapter 5
+    measures the share). The biased V-statistic keeps the diagonals; it is
+    never negative, and its mean exceeds :math:`\mathrm{MMD}^2` by
 
     .. math::
         \frac{E\,k(X, X) - E\,k(X, X')}{n}
