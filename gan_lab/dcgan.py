@@ -19,22 +19,27 @@ def _check_width(name: str, value) -> int:
 
 
 class DCGANGenerator(nn.Module):
-    """The DCGAN generator for 28 x 28 images (Radford et al. 2016, sized for MNIST).
+    """The DCGAN generator for 28 x 28 images (Radford et al. 2016, sized
+    for MNIST).
 
-    ``z (N, z_dim) -> (N, 1, 28, 28)`` in ``[-1, 1]``: a linear layer to ``4 width`` maps of
-    7 x 7, then two stride-2 transposed convolutions (7 -> 14 -> 28), batch normalisation and
-    ReLU between them, and ``tanh`` at the end (no batch normalisation on the output layer). One network, initialised from ``seed`` with
-    the DCGAN paper's ``N(0, 0.02)`` weights.
+    ``z (N, z_dim) -> (N, 1, 28, 28)`` in ``[-1, 1]``: a linear layer to
+    ``4 width`` maps of 7 x 7, then two stride-2 transposed convolutions
+    (7 -> 14 -> 28), batch normalisation and ReLU between them, and
+    ``tanh`` at the end (no batch normalisation on the output layer). One
+    network, initialised from ``seed`` with the DCGAN paper's
+    ``N(0, 0.02)`` weights.
 
     Args:
         z_dim: latent dimension.
-        width: channels of the last hidden layer (the first has ``4 width``).
+        width: channels of the last hidden layer (the first has
+            ``4 width``).
         seed: the initialisation seed.
     """
 
     def __init__(self, z_dim: int = 64, width: int = 32, seed: int = 0):
         super().__init__()
-        self.z_dim, self.width = _check_width("z_dim", z_dim), _check_width("width", width)
+        self.z_dim = _check_width("z_dim", z_dim)
+        self.width = _check_width("width", width)
         self.project = nn.Sequential(
             nn.Linear(z_dim, 4 * width * 7 * 7, bias=False),
             nn.Unflatten(1, (4 * width, 7, 7)),  # (N, 4w, 7, 7)
@@ -42,41 +47,57 @@ class DCGANGenerator(nn.Module):
             nn.ReLU(),
         )
         self.upsample = nn.Sequential(
-            nn.ConvTranspose2d(4 * width, 2 * width, 4, stride=2, padding=1, bias=False),  # (N, 2w, 14, 14)
+            nn.ConvTranspose2d(  # (N, 2w, 14, 14)
+                4 * width, 2 * width, 4, stride=2, padding=1, bias=False
+            ),
             nn.BatchNorm2d(2 * width),
             nn.ReLU(),
-            nn.ConvTranspose2d(2 * width, 1, 4, stride=2, padding=1),  # (N, 1, 28, 28)
+            # the output layer: no batch normalisation (DCGAN)
+            nn.ConvTranspose2d(  # (N, 1, 28, 28)
+                2 * width, 1, 4, stride=2, padding=1
+            ),
             nn.Tanh(),
         )
         dcgan_init(self, seed)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         if z.ndim != 2 or z.shape[1] != self.z_dim:
-            raise ValueError(f"z must have shape (N, {self.z_dim}), got {tuple(z.shape)}")
+            raise ValueError(
+                f"z must have shape (N, {self.z_dim}), got {tuple(z.shape)}"
+            )
         return self.upsample(self.project(z))  # (N, 1, 28, 28)
 
 
 class DCGANDiscriminator(nn.Module):
-    """The DCGAN discriminator (or critic) for 28 x 28 images: images ``(N, 1, 28, 28)`` to logits ``(N,)``.
+    """The DCGAN discriminator (or critic) for 28 x 28 images: images
+    ``(N, 1, 28, 28)`` to logits ``(N,)``.
 
-    Two stride-2 convolutions (28 -> 14 -> 7) with leaky ReLU (slope 0.2), then a linear
-    layer to one logit. ``batch_norm=True`` normalises the second convolution's output, as
-    in DCGAN, never the input layer's; a WGAN-GP critic must not use it, because the gradient penalty assumes each
-    sample's output depends on that sample alone.
+    Two stride-2 convolutions (28 -> 14 -> 7) with leaky ReLU (slope 0.2),
+    then a linear layer to one logit. ``batch_norm=True`` normalises the
+    second convolution's output, as in DCGAN, never the input layer's; a
+    WGAN-GP critic must not use it, because the gradient penalty assumes
+    each sample's output depends on that sample alone.
 
     Args:
-        width: channels of the first convolution (the second has ``2 width``).
+        width: channels of the first convolution (the second has
+            ``2 width``).
         batch_norm: batch normalisation after the second convolution.
         seed: the initialisation seed.
     """
 
-    def __init__(self, width: int = 32, batch_norm: bool = True, seed: int = 0):
+    def __init__(
+        self, width: int = 32, batch_norm: bool = True, seed: int = 0
+    ):
         super().__init__()
-        self.width, self.batch_norm = _check_width("width", width), bool(batch_norm)
+        self.width = _check_width("width", width)
+        self.batch_norm = bool(batch_norm)
         self.features = nn.Sequential(
+            # the input layer: no batch normalisation (DCGAN)
             nn.Conv2d(1, width, 4, stride=2, padding=1),  # (N, w, 14, 14)
             nn.LeakyReLU(0.2),
-            nn.Conv2d(width, 2 * width, 4, stride=2, padding=1, bias=not batch_norm),  # (N, 2w, 7, 7)
+            nn.Conv2d(  # (N, 2w, 7, 7)
+                width, 2 * width, 4, stride=2, padding=1, bias=not batch_norm
+            ),
             nn.BatchNorm2d(2 * width) if batch_norm else nn.Identity(),
             nn.LeakyReLU(0.2),
             nn.Flatten(),  # (N, 2w * 49)
@@ -86,7 +107,10 @@ class DCGANDiscriminator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.ndim != 4 or tuple(x.shape[1:]) != (1, 28, 28):
-            raise ValueError(f"x must have shape (N, 1, 28, 28), got {tuple(x.shape)}")
+            raise ValueError(
+                "x must have shape (N, 1, 28, 28), "
+                f"got {tuple(x.shape)}"
+            )
         return self.logit(self.features(x)).squeeze(-1)  # (N,)
 
 

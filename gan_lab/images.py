@@ -226,8 +226,11 @@ def build_networks(config: ImageTrainConfig) -> tuple[DCGANGenerator, DCGANDiscr
 
 
 @torch.no_grad()
-def update_average(average: nn.Module, model: nn.Module, decay: float) -> None:
-    """``average <- decay * average + (1 - decay) * model``, parameters and float buffers alike.
+def update_average(
+    average: nn.Module, model: nn.Module, decay: float
+) -> None:
+    """``average <- decay * average + (1 - decay) * model``, parameters and
+    float buffers alike.
 
     Integer buffers (batch norm's step counter) are copied.
     """

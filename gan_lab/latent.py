@@ -66,46 +66,64 @@ def lerp(z0: torch.Tensor, z1: torch.Tensor, t) -> torch.Tensor:
     return (1 - t) * z0 + t * z1
 
 
-def slerp(z0: torch.Tensor, z1: torch.Tensor, t, eps: float = 1e-6) -> torch.Tensor:
-    r"""Spherical linear interpolation (Shoemake 1985), as proposed for latent codes by White (2016).
+def slerp(
+    z0: torch.Tensor, z1: torch.Tensor, t, eps: float = 1e-6
+) -> torch.Tensor:
+    r"""Spherical linear interpolation (Shoemake 1985), as proposed for
+    latent codes by White (2016).
 
     .. math::
 
-        \operatorname{slerp}(z_0, z_1; t) = \frac{\sin((1 - t)\,\omega)}{\sin \omega}\, z_0
+        \operatorname{slerp}(z_0, z_1; t)
+        = \frac{\sin((1 - t)\,\omega)}{\sin \omega}\, z_0
         + \frac{\sin(t\,\omega)}{\sin \omega}\, z_1,
 
-    with :math:`\omega` the angle between :math:`z_0` and :math:`z_1`. For endpoints of equal
-    norm the path is an arc of a great circle: its norm stays constant and the angle moves
-    uniformly, :math:`t\,\omega` from :math:`z_0`. The angle is computed as
-    :math:`2 \operatorname{atan2}(\lVert u_0 - u_1 \rVert, \lVert u_0 + u_1 \rVert)` on the unit
-    vectors :math:`u_i`, which stays accurate near 0 and :math:`\pi` where ``arccos`` does not.
-    Where :math:`\sin \omega <` ``eps`` (parallel or antiparallel endpoints) the formula is 0/0 and
-    the function returns :func:`lerp`, its limit for parallel endpoints; for antiparallel ones no
-    great circle is singled out and the straight line through the origin is what you get.
+    with :math:`\omega` the angle between :math:`z_0` and :math:`z_1`. For
+    endpoints of equal norm the path is an arc of a great circle: its norm
+    stays constant and the angle moves uniformly, :math:`t\,\omega` from
+    :math:`z_0`. The angle is computed as
+    :math:`2 \operatorname{atan2}(\lVert u_0 - u_1 \rVert,
+    \lVert u_0 + u_1 \rVert)` on the unit vectors :math:`u_i`, which stays
+    accurate near 0 and :math:`\pi` where ``arccos`` does not. Where
+    :math:`\sin \omega <` ``eps`` (parallel or antiparallel endpoints) the
+    formula is 0/0 and the function returns :func:`lerp`, its limit for
+    parallel endpoints; for antiparallel ones no great circle is singled
+    out and the straight line through the origin is what you get.
 
     Args:
         z0: start codes ``(..., d)``, none of them zero.
         z1: end codes, broadcastable against ``z0``, none of them zero.
-        t: a number, or a 1-D tensor of ``T`` positions (0 gives ``z0``, 1 gives ``z1``).
+        t: a number, or a 1-D tensor of ``T`` positions (0 gives ``z0``,
+            1 gives ``z1``).
         eps: below this :math:`\sin \omega` the linear path is used.
 
     Returns:
-        ``(..., d)`` for a number ``t``, ``(T, ..., d)`` for a tensor of positions.
+        ``(..., d)`` for a number ``t``, ``(T, ..., d)`` for a tensor of
+        positions.
     """
     z0, z1, t = _endpoints_and_t(z0, z1, t)
-    if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not (0 < eps < 1):
+    if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not (
+        0 < eps < 1
+    ):
         raise ValueError(f"eps must be a number in (0, 1), got {eps!r}")
     n0 = torch.linalg.vector_norm(z0, dim=-1, keepdim=True)  # (..., 1)
     n1 = torch.linalg.vector_norm(z1, dim=-1, keepdim=True)
     if (n0 == 0).any() or (n1 == 0).any():
-        raise ValueError("z0 and z1 must be non-zero vectors: the angle to a zero vector is undefined")
+        raise ValueError(
+            "z0 and z1 must be non-zero vectors: the angle to a zero "
+            "vector is undefined"
+        )
     u0, u1 = z0 / n0, z1 / n1
-    omega = 2 * torch.atan2(torch.linalg.vector_norm(u0 - u1, dim=-1, keepdim=True),
-                            torch.linalg.vector_norm(u0 + u1, dim=-1, keepdim=True))  # (..., 1) in [0, pi]
+    omega = 2 * torch.atan2(  # (..., 1) in [0, pi]
+        torch.linalg.vector_norm(u0 - u1, dim=-1, keepdim=True),
+        torch.linalg.vector_norm(u0 + u1, dim=-1, keepdim=True),
+    )
     sin_omega = torch.sin(omega)
     degenerate = sin_omega < eps
-    safe = torch.where(degenerate, torch.ones_like(sin_omega), sin_omega)  # no 0/0 where we fall back
-    w0 = torch.where(degenerate, 1 - t, torch.sin((1 - t) * omega) / safe)  # (T, ..., 1) or (..., 1)
+    # no 0/0 where we fall back to the line
+    safe = torch.where(degenerate, torch.ones_like(sin_omega), sin_omega)
+    # (T, ..., 1) or (..., 1)
+    w0 = torch.where(degenerate, 1 - t, torch.sin((1 - t) * omega) / safe)
     w1 = torch.where(degenerate, t, torch.sin(t * omega) / safe)
     return w0 * z0 + w1 * z1
 
@@ -126,23 +144,32 @@ def interpolate(z0: torch.Tensor, z1: torch.Tensor, steps: int, method: str = "s
 
 
 @checks.renamed(generator="rng")
-def truncated_normal(n: int, dim: int, threshold: float, rng: torch.Generator | None = None,
-                     device: str | torch.device | None = None) -> torch.Tensor:
-    r"""Codes ``(n, dim)`` with independent coordinates from :math:`\mathcal N(0, 1)` conditioned on
-    ``abs(z_i) <= threshold``: the truncation trick of BigGAN (Brock et al. 2019).
+def truncated_normal(
+    n: int,
+    dim: int,
+    threshold: float,
+    rng: torch.Generator | None = None,
+    device: str | torch.device | None = None,
+) -> torch.Tensor:
+    r"""Codes ``(n, dim)`` with independent coordinates from
+    :math:`\mathcal N(0, 1)` conditioned on ``abs(z_i) <= threshold``: the
+    truncation trick of BigGAN (Brock et al. 2019).
 
-    Every coordinate outside the interval is redrawn until it falls inside (resampling), which
-    gives exactly the truncated normal distribution. Each round keeps a fraction
-    :math:`2\Phi(\text{threshold}) - 1` of the redrawn values, so very small thresholds need many
-    rounds; ``threshold=math.inf`` gives plain :math:`\mathcal N(0, I)` codes.
+    Every coordinate outside the interval is redrawn until it falls inside
+    (resampling), which gives exactly the truncated normal distribution.
+    Each round keeps a fraction :math:`2\Phi(\text{threshold}) - 1` of the
+    redrawn values, so very small thresholds need many rounds;
+    ``threshold=math.inf`` gives plain :math:`\mathcal N(0, I)` codes.
 
     Args:
         n: number of codes.
         dim: latent dimension.
-        threshold: the truncation point, > 0 (``math.inf`` for no truncation).
-        rng: the random generator (its device is used); ``None`` uses the global one.
-            ``generator=`` is accepted too.
-        device: where to create the codes when no ``rng`` is given (default CPU).
+        threshold: the truncation point, > 0 (``math.inf`` for no
+            truncation).
+        rng: the random generator (its device is used); ``None`` uses the
+            global one. ``generator=`` is accepted too.
+        device: where to create the codes when no ``rng`` is given
+            (default CPU).
 
     Returns:
         A float32 tensor ``(n, dim)``.
@@ -150,16 +177,29 @@ def truncated_normal(n: int, dim: int, threshold: float, rng: torch.Generator | 
     for name, val in (("n", n), ("dim", dim)):
         if isinstance(val, bool) or not isinstance(val, int) or val < 1:
             raise ValueError(f"{name} must be a positive int, got {val!r}")
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not threshold > 0:
-        raise ValueError(f"threshold must be a number > 0 (math.inf for no truncation), got {threshold!r}")
+    if (
+        isinstance(threshold, bool)
+        or not isinstance(threshold, (int, float))
+        or not threshold > 0
+    ):
+        raise ValueError(
+            "threshold must be a number > 0 (math.inf for no truncation), "
+            f"got {threshold!r}"
+        )
     if rng is not None and not isinstance(rng, torch.Generator):
-        raise TypeError(f"rng must be a torch.Generator or None, got {type(rng).__name__}")
+        raise TypeError(
+            "rng must be a torch.Generator or None, "
+            f"got {type(rng).__name__}"
+        )
     dev = rng.device if rng is not None else torch.device(device or "cpu")
     z = torch.randn(n, dim, generator=rng, device=dev)  # (n, dim)
     outside = z.abs() > threshold
     while outside.any():
-        # redraw only the rejected coordinates: each keeps its first draw that lands inside
-        z[outside] = torch.randn(int(outside.sum()), generator=rng, device=dev)
+        # redraw only the rejected coordinates: each keeps its first draw
+        # that lands inside
+        z[outside] = torch.randn(
+            int(outside.sum()), generator=rng, device=dev
+        )
         outside = z.abs() > threshold
     return z
 
