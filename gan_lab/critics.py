@@ -193,8 +193,9 @@ def penalised_shift_optimum(shift: float, penalty_weight: float = 10.0, *, point
       :math:`-\lVert a \rVert + \int w^2 / (2 \lambda \rho)\, dt` (where :math:`w < 2 \lambda \rho`,
       which fails only in the far tails, where the mass is negligible).
 
-    :math:`\rho(t)` is a mixture over :math:`\epsilon` of :math:`N((1 - \epsilon) \lVert a \rVert,\
-    \epsilon^2 + (1 - \epsilon)^2)`, integrated by 64-point Gauss-Legendre in :math:`\epsilon`;
+    :math:`\rho(t)` is a mixture over :math:`\epsilon` of the normal densities with mean
+    :math:`(1 - \epsilon) \lVert a \rVert` and variance :math:`\epsilon^2 + (1 - \epsilon)^2`,
+    integrated by 64-point Gauss-Legendre in :math:`\epsilon`;
     the integral over :math:`t` is the trapezoidal rule on ``points`` points of
     :math:`[-10, \lVert a \rVert + 10]`.
 
