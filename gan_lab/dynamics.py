@@ -343,6 +343,52 @@ def update_matrix(
     )
 
 
+def rotation_coordinates(matrix) -> tuple[float, np.ndarray]:
+    r"""Coordinates in which a linear map with complex eigenvalues is a
+    scaled rotation.
+
+    For a real (2, 2) ``matrix`` M with eigenvalues
+    :math:`\rho e^{\pm i\omega}`, :math:`\omega \in (0, \pi)`, and ``w = u + i v``
+    an eigenvector of :math:`\rho e^{i\omega}`, ``P = [u, v]`` satisfies
+    :math:`P^{-1} M P = \rho R`, with ``R`` a rotation by :math:`-\omega`.
+    Hence ``C = P^{-1}`` gives the norm ``s(x) = |C x|`` with
+    ``s(M x) = rho * s(x)`` exactly. As ``s(x) <= |C| |x|`` and
+    ``|x| <= |P| s(x)``, a ratio of Euclidean norms ``|y| / |x|`` lies
+    within the factor ``cond(C) = |C| |P|`` of ``s(y) / s(x)``.
+
+    Args:
+        matrix: a real (2, 2) array with a non-real eigenvalue pair.
+
+    Returns:
+        ``(rho, C)``: the modulus of the eigenvalues and the (2, 2) array
+        ``C``.
+
+    Raises:
+        ValueError: if ``matrix`` is not a finite real (2, 2) array or its
+            eigenvalues are real.
+    """
+    bad = ValueError(
+        f"matrix must be a finite real (2, 2) array, got {matrix!r}"
+    )
+    try:
+        m = np.asarray(matrix)
+        real = not np.iscomplexobj(m)
+        m = m.astype(float) if real else m
+    except (TypeError, ValueError) as err:
+        raise bad from err
+    if not real or m.shape != (2, 2) or not np.isfinite(m).all():
+        raise bad
+    lam, vecs = np.linalg.eig(m)
+    if not abs(lam[0].imag) > 1e-12 * max(abs(lam[0]), 1e-300):
+        raise ValueError(
+            "matrix must have a complex-conjugate eigenvalue pair, got "
+            f"eigenvalues {lam.tolist()}"
+        )
+    i = int(np.argmax(lam.imag))  # the eigenvalue rho e^{i omega}
+    p = np.stack([vecs[:, i].real, vecs[:, i].imag], 1)  # (2, 2): [u, v]
+    return float(abs(lam[i])), np.linalg.inv(p)
+
+
 def _project(
     method: str, theta: float, psi: float, p: dict
 ) -> tuple[float, float]:

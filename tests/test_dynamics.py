@@ -215,3 +215,35 @@ def test_alternating_at_alpha_2_is_a_jordan_block():
     assert np.abs(n).max() > 1
     k = 50
     assert_allclose(np.linalg.matrix_power(m, k), (-1) ** k * (np.eye(2) - k * n), atol=1e-9)
+
+
+@pytest.mark.parametrize("method,update,kw", [
+    ("gradient_penalty", "simultaneous", {}), ("gradient_penalty", "alternating", {"n_d": 3}),
+    ("instance_noise", "alternating", {}), ("consensus", "simultaneous", {}), ("gan", "alternating", {}),
+])
+def test_rotation_coordinates(method, update, kw):
+    """C M C^{-1} = rho R with R orthogonal (det 1), so s(M x) = rho s(x); rho is the
+    eigenvalues' modulus, and the Euclidean norm ratio stays within cond(C) of the s ratio."""
+    m = dy.update_matrix(method, 0.2, update, **kw)
+    rho, c = dy.rotation_coordinates(m)
+    assert_allclose(rho, np.abs(np.linalg.eigvals(m)), rtol=1e-12)
+    r = c @ m @ np.linalg.inv(c) / rho
+    assert_allclose(r.T @ r, np.eye(2), atol=1e-12)
+    assert_allclose(np.linalg.det(r), 1.0, atol=1e-12)
+    x = np.random.default_rng(2).normal(size=(50, 2))
+    s = lambda y: np.linalg.norm(y @ c.T, axis=1)  # noqa: E731
+    assert_allclose(s(x @ m.T), rho * s(x), rtol=1e-12)
+    y = x @ np.linalg.matrix_power(m, 40).T
+    q = (np.linalg.norm(y, axis=1) / np.linalg.norm(x, axis=1)) / (s(y) / s(x))
+    kappa = np.linalg.cond(c)
+    assert np.all((1 / kappa - 1e-12 <= q) & (q <= kappa + 1e-12))
+
+
+def test_rotation_coordinates_bad_input():
+    with pytest.raises(ValueError, match="complex-conjugate"):
+        dy.rotation_coordinates(np.diag([0.5, 0.9]))
+    with pytest.raises(ValueError, match="complex-conjugate"):
+        dy.rotation_coordinates(dy.update_matrix("gradient_penalty", 0.2, gamma=2.0))
+    for bad in (np.eye(3), [[1, np.nan], [0, 1]], np.eye(2) * 1j, "M"):
+        with pytest.raises(ValueError, match="matrix"):
+            dy.rotation_coordinates(bad)
