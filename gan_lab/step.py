@@ -116,9 +116,12 @@ def _precision(spec: StepSpec, device: torch.device):
 
 def penalty_term(D, spec: StepSpec, x_real: torch.Tensor,
                  x_fake: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
-    """The critic's gradient-penalty term (``spec.penalty`` set), per seed, float32."""
+    """The critic's gradient-penalty term, per seed, in float32.
+
+    Called only when ``spec.penalty`` is set.
+    """
     critic, real, fake = D, x_real, x_fake
-    if spec.flat_penalty:  # image critics see points flattened to (B, pixels)
+    if spec.flat_penalty:  # image critics see points as (B, pixels)
         critic = lambda flat: D(flat.reshape(x_real.shape))  # noqa: E731
         real = x_real.reshape(len(x_real), -1)
         fake = x_fake.reshape(len(x_fake), -1)
