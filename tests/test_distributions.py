@@ -69,6 +69,23 @@ def test_cdf_and_icdf_against_scipy():
     assert_close(gm.cdf(gm.icdf(u)), u, atol=1e-9, rtol=0)
 
 
+def test_icdf_against_scipy_root_finding_and_normal_quantiles():
+    """Chapter 1's mixture: quantiles from Brent's method on SciPy's CDF; one component: norm.ppf."""
+    from scipy.optimize import brentq
+
+    gm = distributions.GaussianMixture([-2.0, 1.5], [0.5, 0.8], [0.3, 0.7])
+
+    def cdf(x):
+        return 0.3 * stats.norm(-2, 0.5).cdf(x) + 0.7 * stats.norm(1.5, 0.8).cdf(x)
+
+    u = np.array([1e-8, 0.05, 0.25, 0.3, 0.5, 0.75, 0.95, 1 - 1e-8])
+    oracle = [brentq(lambda x, p=p: cdf(x) - p, -30, 30, xtol=1e-13) for p in u]
+    assert_close(gm.icdf(torch.as_tensor(u)), torch.as_tensor(oracle, dtype=torch.float64), atol=1e-8, rtol=0)
+    one = distributions.GaussianMixture([0.7], 1.3)
+    assert_close(one.icdf(torch.as_tensor(u)), torch.as_tensor(stats.norm(0.7, 1.3).ppf(u)), atol=1e-8, rtol=0)
+    assert one.icdf(torch.tensor([[0.2, 0.6]])).shape == (1, 2)  # any shape in, the same shape out
+
+
 def test_point_cloud_from_array_and_csv(tmp_path):
     pts = np.array([[0.0, 1.0], [2.0, 3.0], [4.0, 5.0]])
     cloud = distributions.load_points(pts)
