@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+
 def _check_width(name: str, value) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise ValueError(f"{name} must be a positive int, got {value!r}")
@@ -27,7 +28,7 @@ class DCGANGenerator(nn.Module):
     (7 -> 14 -> 28), batch normalisation and ReLU between them, and
     ``tanh`` at the end (no batch normalisation on the output layer). One
     network, initialised from ``seed`` with the DCGAN paper's
-    ``N(0, 0.02)`` weights.
+    ``N(0, 0.02^2)`` weights (standard deviation 0.02).
 
     Args:
         z_dim: latent dimension.
@@ -114,10 +115,14 @@ class DCGANDiscriminator(nn.Module):
         return self.logit(self.features(x)).squeeze(-1)  # (N,)
 
 
+_INIT = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear, nn.BatchNorm2d)
+
+
 @torch.no_grad()
 def dcgan_init(module: nn.Module, seed: int) -> nn.Module:
-    """DCGAN initialisation from ``seed``: conv and linear weights ``N(0, 0.02)``, batch-norm
-    scales ``N(1, 0.02)``, biases 0. Returns ``module``."""
+    """DCGAN initialisation from ``seed``: conv and linear weights
+    ``N(0, 0.02^2)``, batch-norm scales ``N(1, 0.02^2)``, biases 0.
+    Returns ``module``."""
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"seed must be a non-negative int, got {seed!r}")
     g = torch.Generator().manual_seed(seed)
@@ -125,7 +130,8 @@ def dcgan_init(module: nn.Module, seed: int) -> nn.Module:
         if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
             m.weight.copy_(torch.randn(m.weight.shape, generator=g) * 0.02)
         elif isinstance(m, nn.BatchNorm2d):
-            m.weight.copy_(1 + torch.randn(m.weight.shape, generator=g) * 0.02)
-        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear, nn.BatchNorm2d)) and m.bias is not None:
+            noise = torch.randn(m.weight.shape, generator=g)
+            m.weight.copy_(1 + noise * 0.02)
+        if isinstance(m, _INIT) and m.bias is not None:
             m.bias.zero_()
     return module
