@@ -45,7 +45,7 @@ def make_data(name: str):
     if name == "grid":
         return distributions.grid(side=5, spacing=2.0, std=0.05)
     rng = np.random.default_rng(0)
-    if name == "spiral":  # 1.5 turns, uniform in arc length
+    if name == "spiral":  # t in [2.1, 3 pi]: ~1.2 turns, roughly uniform in arc length
         t = 3 * np.pi * np.sqrt(rng.uniform(0.05, 1.0, 2000))
         return _noisy(np.c_[t * np.cos(t), t * np.sin(t)] / (3 * np.pi), rng)
     if name == "moons":  # two interleaved half circles
@@ -96,7 +96,7 @@ def draw(run: train.Run, data: str | None = None):
     ax_lab.set(xlabel="$x_1$", ylabel="$x_2$")
     smooth = max(1, c.steps // 40)
     plots.plot_history(ax_loss, run, "d_loss", label="$L_D$", smooth=smooth)
-    plots.plot_history(ax_loss, run, "g_loss", label="$L_G$", smooth=smooth)
+    plots.plot_history(ax_loss, run, "g_loss", label="$J_G$", smooth=smooth)  # chapter 2's cost
     ax_loss.set_ylabel("loss")
     ax_loss.legend(fontsize=9)
     ax_loss.set_title(f"loss {c.loss!r}, lr_G {c.lr_g:.1e}, lr_D {c.lr_d:.1e}, "

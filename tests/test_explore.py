@@ -28,7 +28,7 @@ def test_static_mode_returns_the_figure_of_a_run_with_the_given_settings(fits):
     assert isinstance(fig, matplotlib.figure.Figure)
     lab, loss_ax = fig.axes
     assert lab.get_title() == "moons, step 60"
-    assert [t.get_text() for t in loss_ax.get_legend().get_texts()] == ["$L_D$", "$L_G$"]
+    assert [t.get_text() for t in loss_ax.get_legend().get_texts()] == ["$L_D$", "$J_G$"]
     (run,) = fits
     c = run.config
     assert (c.loss, c.lr_g, c.lr_d, c.n_critic, c.steps, c.seeds) == ("hinge", 2e-4, 5e-3, 3, 60, 1)
