@@ -161,10 +161,9 @@ class ChapterClock:
     start: float = field(default_factory=time.perf_counter)
 
     def __post_init__(self) -> None:
-        print(
-            f"{self.title} | profile: {self.profile} | device: {self.device} | base seed: {self.base_seed} | "
-            f"torch {torch.__version__} | python {platform.python_version()}"
-        )
+        # three short lines: each fits the website's 77-character output box
+        print(f"{self.title}\nprofile: {self.profile} | device: {self.device} | base seed: {self.base_seed}\n"
+              f"torch {torch.__version__} | python {platform.python_version()}")
 
     def elapsed(self) -> float:
         """Seconds since the clock started."""

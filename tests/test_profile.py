@@ -118,5 +118,7 @@ def test_device_names_are_normalised():
 def test_chapter_clock_names_profile_device_and_base_seed(capsys, monkeypatch):
     monkeypatch.setenv("GAN_LAB_SEED", "4")
     profile.start_chapter("Chapter Z")
-    first = capsys.readouterr().out.splitlines()[0]
-    assert "profile: quick" in first and "device: " in first and "base seed: 4" in first
+    title, settings, versions = capsys.readouterr().out.splitlines()
+    assert title == "Chapter Z" and "torch " in versions and "python " in versions
+    assert "profile: quick" in settings and "device: " in settings and "base seed: 4" in settings
+    assert max(len(title), len(settings), len(versions)) <= 77  # the website's box

@@ -109,12 +109,14 @@ def _open(browser, base_url, path):
     return page, errors, outside
 
 
-# Every code block and display equation fits its box (the browser test's window is 1280 px wide):
+# Every code block (cells and included library code; not printed output) and display equation
+# fits its box (the browser test's window is 1280 px wide):
 # dropdowns and hidden cells are opened first, so solutions and hidden code are measured too.
 _WIDE_BLOCKS_JS = """() => {
   document.querySelectorAll('main details').forEach(d => { d.open = true; });
   const wide = [];
   for (const el of document.querySelectorAll('main pre')) {
+    if (el.closest('.cell_output')) continue;  // printed output: a table may be wide
     if (el.scrollWidth > el.clientWidth + 1) {
       const line = el.innerText.split('\\n').reduce((a, b) => (b.length > a.length ? b : a), '');
       wide.push(`code (${el.scrollWidth - el.clientWidth} px too wide): ${line.slice(0, 90)}`);
