@@ -10,8 +10,10 @@ ask for different fits:
   Its optimum is moment matching: :math:`\mu` and :math:`s^2` are the mean and the
   variance of :math:`p` (:func:`mixture_moments` gives them in closed form);
 * the *reverse* KL, :math:`\mathrm{KL}(q \,\|\, p) = \int q \log(q / p)`, is large
-  wherever :math:`q` puts mass where :math:`p` has little, and costs nothing for a
-  missed mode: for well-separated modes its minimisers sit on one mode each.
+  wherever :math:`q` puts mass where :math:`p` has little, and its integrand vanishes
+  where :math:`q` does: a missed mode costs only through the normalisation (a
+  :math:`q` on one of two well-separated modes of equal weight scores about
+  :math:`\log 2`), so its minimisers can sit on one mode each.
 
 Both divergences are computed by SciPy's adaptive quadrature and minimised over
 :math:`(\mu, \log s)` by Nelder--Mead, started from each component of the mixture;
@@ -113,8 +115,9 @@ def kl_to_gaussian(mixture, mean: float, std: float, direction: str = "forward")
         Gaussian involved, with the component means as break points.
 
     Raises:
-        TypeError / ValueError: for a mixture that is not one-dimensional, a mean that is
-            not finite, a std that is not > 0, or an unknown direction.
+        TypeError: for a mixture without ``means``, ``stds`` and ``weights``.
+        ValueError: for a mixture that is not one-dimensional, a mean that is not
+            finite, a std that is not > 0, or an unknown direction.
     """
     direction = checks.one_of("direction", direction, DIRECTIONS)
     if isinstance(mean, bool) or not isinstance(mean, (int, float)) or not math.isfinite(mean):
@@ -158,7 +161,8 @@ def fit_gaussian(mixture, direction: str = "forward") -> GaussianFit:
         A :class:`GaussianFit`.
 
     Raises:
-        TypeError / ValueError: as :func:`kl_to_gaussian`.
+        TypeError: for a mixture without ``means``, ``stds`` and ``weights``.
+        ValueError: for a mixture that is not one-dimensional or an unknown direction.
     """
     direction = checks.one_of("direction", direction, DIRECTIONS)
     comps = _components(mixture)
