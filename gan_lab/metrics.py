@@ -292,12 +292,16 @@ def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
     mu1, sigma1 = _mean_cov("first Gaussian", mu1, sigma1)
     mu2, sigma2 = _mean_cov("second Gaussian", mu2, sigma2)
     if mu1.shape != mu2.shape:
-        raise ValueError(f"the two Gaussians must have the same dimension, got {mu1.size} and {mu2.size}")
+        raise ValueError(
+            "the two Gaussians must have the same dimension, "
+            f"got {mu1.size} and {mu2.size}")
     root1 = _psd_sqrt(sigma1)
-    middle = root1 @ sigma2 @ root1
-    tr_sqrt = np.sqrt(np.clip(np.linalg.eigvalsh(0.5 * (middle + middle.T)), 0, None)).sum()
-    d2 = float(((mu1 - mu2) ** 2).sum() + np.trace(sigma1) + np.trace(sigma2) - 2 * tr_sqrt)
-    return max(d2, 0.0)
+    middle = root1 @ sigma2 @ root1  # symmetric, same eigenvalues as S1 S2
+    eig = np.linalg.eigvalsh(0.5 * (middle + middle.T))
+    tr_sqrt = np.sqrt(np.clip(eig, 0, None)).sum()  # round-off below 0 -> 0
+    mean_term = float(((mu1 - mu2) ** 2).sum())
+    d2 = mean_term + np.trace(sigma1) + np.trace(sigma2) - 2 * tr_sqrt
+    return max(float(d2), 0.0)
 
 
 def classifier_fid(images_a, images_b, classifier, batch_size: int = 500) -> float:
