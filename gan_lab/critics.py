@@ -204,15 +204,25 @@ def penalised_shift_optimum(shift: float, penalty_weight: float = 10.0, *, point
         penalty_weight: :math:`\lambda > 0`.
         points: grid size in :math:`t` (>= 101).
 
-    The penalised objective itself is largest for the ridge critic,
+    The penalised objective of the ridge critic is
     :math:`\lVert a \rVert + \int w^2 / (4 \lambda \rho)\, dt`, against
-    :math:`\lVert a \rVert + \lVert a \rVert^2 / (4 \lambda)` for the linear one.
+    :math:`\lVert a \rVert + \lVert a \rVert^2 / (4 \lambda)` for the linear one. In one
+    dimension the ridge critic is the global optimum. In two it is not: given :math:`t`, the
+    spread of the interpolates across the shift (coordinate :math:`u`) depends on
+    :math:`\epsilon`, so a critic gains by bending in :math:`u` too. An upper bound for every
+    critic in two dimensions follows from :math:`(\lVert \nabla f \rVert - 1)^2 \ge
+    ((\lvert \partial_t f \rvert - 1)_+)^2` and a pointwise maximisation in
+    :math:`h = -\partial_t f(t, u)`: the objective is at most
+    :math:`\lVert a \rVert + \iint w(t)^2 \varphi(u)^2 / (4 \lambda \rho(t, u))\, dt\, du`,
+    with :math:`\rho(t, u)` the joint density of the interpolates and :math:`\varphi` the
+    standard normal density (trapezoidal rule on 321 points of :math:`[-8, 8]` in :math:`u`).
 
     Returns:
         A dict of floats: ``linear`` and ``ridge`` (what the critic reports, :math:`E_P f - E_Q f`,
         without the penalty), ``ridge_stuck`` (the wrong-sign ridge critic),
         ``linear_stuck`` (:math:`-\lVert a \rVert (1 - \lVert a \rVert / (2\lambda))`), and
-        ``linear_objective`` and ``ridge_objective`` (the gap minus the penalty).
+        ``linear_objective`` and ``ridge_objective`` (the gap minus the penalty), and
+        ``objective_bound_2d`` (no critic's penalised objective exceeds it in two dimensions).
 
     Raises:
         ValueError: for a shift or penalty weight that is not a finite number > 0, or too
@@ -233,6 +243,15 @@ def penalised_shift_optimum(shift: float, penalty_weight: float = 10.0, *, point
     phi_cdf = np.vectorize(lambda u: 0.5 * math.erfc(-u / math.sqrt(2)))
     w = phi_cdf(t) - phi_cdf(t - a)  # F_P - F_Q >= 0
     extra = float(np.trapezoid(w ** 2 / (2 * lam * rho), t))
+    # 2-D bound: u across the shift, rho(t, u) the joint density of the interpolates
+    u = np.linspace(-8.0, 8.0, 321)  # (U,)
+    nt = np.exp(-z ** 2 / 2) / (sd * math.sqrt(2 * math.pi))  # (T, E)
+    nu = np.exp(-(u[:, None] / sd) ** 2 / 2) / (sd * math.sqrt(2 * math.pi))  # (U, E)
+    rho_tu = (nt * wts) @ nu.T  # (T, U)
+    phi_u = np.exp(-u ** 2 / 2) / math.sqrt(2 * math.pi)  # (U,)
+    inner = np.trapezoid((w[:, None] * phi_u) ** 2 / (4 * lam * rho_tu), u, axis=1)
+    bound = a + float(np.trapezoid(inner, t))
     return {"linear": a * (1 + a / (2 * lam)), "ridge": a + extra,
             "linear_stuck": -a * (1 - a / (2 * lam)), "ridge_stuck": -a + extra,
-            "linear_objective": a + a * a / (4 * lam), "ridge_objective": a + extra / 2}
+            "linear_objective": a + a * a / (4 * lam), "ridge_objective": a + extra / 2,
+            "objective_bound_2d": bound}
