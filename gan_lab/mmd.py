@@ -201,6 +201,15 @@ def median_heuristic(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return (dist[..., half - 1 : half] + dist[..., half : half + 1]) / 2  # (..., 1)
 
 
+def _witness_inputs(x, y, points):
+    """The samples and the evaluation points of a witness, checked."""
+    x, y = _check_samples("x", x), _check_samples("y", y)
+    points = _check_samples("points", points)
+    _check_same_dim(x, y)
+    _check_same_dim(points, x, "points and x")
+    return x, y, points
+
+
 def mmd_witness(x: torch.Tensor, y: torch.Tensor, bandwidths, points: torch.Tensor) -> torch.Tensor:
     r"""The empirical MMD witness function :math:`f(t) = \frac1n \sum_i k(x_i, t) - \frac1m \sum_j k(y_j, t)`.
 
@@ -221,9 +230,7 @@ def mmd_witness(x: torch.Tensor, y: torch.Tensor, bandwidths, points: torch.Tens
         TypeError: if an input is not a floating-point tensor.
         ValueError: if a bandwidth is not finite and > 0 or the dimensions differ.
     """
-    x, y, points = _check_samples("x", x), _check_samples("y", y), _check_samples("points", points)
-    _check_same_dim(x, y)
-    _check_same_dim(points, x, "points and x")
+    x, y, points = _witness_inputs(x, y, points)
     sigma = _bandwidths(bandwidths, points)
     return _kernel(points, x, sigma).mean(-1) - _kernel(points, y, sigma).mean(-1)  # (..., k)
 
@@ -255,9 +262,7 @@ def witness_gradient(x: torch.Tensor, y: torch.Tensor, bandwidths, points: torch
         TypeError: if an input is not a floating-point tensor.
         ValueError: if a bandwidth is not finite and > 0 or the dimensions differ.
     """
-    x, y, points = _check_samples("x", x), _check_samples("y", y), _check_samples("points", points)
-    _check_same_dim(x, y)
-    _check_same_dim(points, x, "points and x")
+    x, y, points = _witness_inputs(x, y, points)
     sigma = _bandwidths(bandwidths, points)  # (..., k_bw)
 
     def mean_pull(z: torch.Tensor) -> torch.Tensor:  # (1/|z|) sum_i sum_s k_s(z_i, t) (z_i - t) / s^2
