@@ -101,3 +101,9 @@ def test_solution_code_blocks_finds_code_in_a_dropdown():
     outside = "```python\nx = 1\n```\n\n````{dropdown} Solution\nJust text.\n````\n"
     assert solution_code_blocks(outside) == []
     assert len(solution_code_blocks(":::{dropdown} Solution\n```py\nx = 1\n```\n:::\n")) == 1
+
+
+def test_every_chapter_has_the_same_install_cell():
+    """One install cell, copied into each chapter (tests/test_install_cell.py runs the first)."""
+    first = {json.loads(p.read_text())["cells"][0]["source"].__repr__() for p in CHAPTERS}
+    assert len(first) == 1, f"{len(first)} different install cells"
