@@ -105,5 +105,5 @@ def test_solution_code_blocks_finds_code_in_a_dropdown():
 
 def test_every_chapter_has_the_same_install_cell():
     """One install cell, copied into each chapter (tests/test_install_cell.py runs the first)."""
-    first = {json.loads(p.read_text())["cells"][0]["source"].__repr__() for p in CHAPTERS}
+    first = {tuple(json.loads(p.read_text())["cells"][0]["source"]) for p in CHAPTERS}
     assert len(first) == 1, f"{len(first)} different install cells"
