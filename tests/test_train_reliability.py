@@ -86,7 +86,7 @@ def test_start_chapter_seeds_everything(capsys):
     a = torch.rand(3)
     profile.start_chapter("Test", seed=5)
     assert torch.equal(a, torch.rand(3))
-    assert "Test | profile" in capsys.readouterr().out
+    assert "Test\nprofile: " in capsys.readouterr().out
 
 
 # ---------------------------------------------------------------- divergence
