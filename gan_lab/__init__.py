@@ -4,7 +4,8 @@ Modules, one concern each: :mod:`gan_lab.distributions` (mixtures with exact
 densities, point clouds) and :mod:`gan_lab.mnist` (IDX files, cache, checked downloads,
 offline fallback), both re-exported by :mod:`gan_lab.data`; :mod:`gan_lab.nets`
 (seed-batched networks and their registry), :mod:`gan_lab.dcgan` (the image networks),
-:mod:`gan_lab.losses` (pure functions of logits) and
+:mod:`gan_lab.losses` (pure functions of logits), :mod:`gan_lab.fdiv` (the f-divergences
+behind the f-GAN losses) and
 :mod:`gan_lab.mmd` (kernels and the MMD); :mod:`gan_lab.train` (the fits) with
 :mod:`gan_lab.config` (the config), :mod:`gan_lab.runs` (what a fit returns),
 :mod:`gan_lab.train_mmd` (the MMD fits), :mod:`gan_lab.step` (the D, G and simultaneous

@@ -18,6 +18,20 @@ loss            discriminator loss :math:`L_D`                     generator los
 ``lsgan``       :math:`\tfrac12 E(l_r - 1)^2 + \tfrac12 E\, l_f^2` :math:`\tfrac12 E(l_f - 1)^2`
 =============== ================================================== =============================
 
+The f-GAN losses (Nowozin et al., 2016) take the names of their divergences,
+``kl``, ``reverse_kl``, ``pearson``, ``hellinger``, ``jsd`` and ``tv``
+(:data:`gan_lab.fdiv.LOSS_NAMES`): with the divergence's output activation :math:`g_f` and
+conjugate :math:`f^*` (:mod:`gan_lab.fdiv`),
+
+.. math::
+
+   L_D = -E\, g_f(l_r) + E\, f^*(g_f(l_f)), \qquad L_G = -E\, f^*(g_f(l_f)),
+
+so that :math:`-L_D` is the variational lower bound on :math:`D_f(p_{\text{data}} \| p_g)`
+and the generator descends it (the saddle-point form). :math:`f^*(g_f(l))` is evaluated in
+closed form from the logit (:meth:`gan_lab.fdiv.FDivergence.conjugate_of_logit`), so no
+density ratio is ever exponentiated where it need not be.
+
 ``minimax`` is the generator cost of Goodfellow et al. (2014), :math:`\min_G V(D, G)`;
 ``ns`` is their non-saturating alternative. (Several libraries call ``ns`` "minimax":
 here the names follow the equations.) ``lsgan`` uses the 0-1-1 coding of Mao et al. (2017)
@@ -37,10 +51,12 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from . import checks
+from . import checks, fdiv
 
-#: The loss kinds understood by :func:`discriminator_loss` and :func:`generator_loss`.
-KINDS = ("minimax", "ns", "hinge", "wasserstein", "lsgan")
+#: The loss kinds understood by :func:`discriminator_loss` and :func:`generator_loss`: the
+#: GAN losses, then the f-GAN losses named after their divergences (:data:`F_GAN_KINDS`).
+F_GAN_KINDS = fdiv.LOSS_NAMES
+KINDS = ("minimax", "ns", "hinge", "wasserstein", "lsgan") + F_GAN_KINDS
 
 
 def _check_kind(loss: str) -> str:
@@ -75,7 +91,8 @@ def discriminator_loss(loss: str, real_logits: torch.Tensor, fake_logits: torch.
 
     Args:
         loss: one of ``"minimax"``, ``"ns"``, ``"hinge"``, ``"wasserstein"``, ``"lsgan"``
-            (:data:`KINDS`; ``kind=`` is accepted too).
+            or an f-GAN loss, ``"kl"``, ``"reverse_kl"``, ``"pearson"``, ``"hellinger"``,
+            ``"jsd"``, ``"tv"`` (:data:`KINDS`; ``kind=`` is accepted too).
         real_logits: discriminator outputs on data, any shape.
         fake_logits: discriminator outputs on generated samples.
         dim: the batch dimension to average over; ``None`` averages over all elements.
@@ -99,6 +116,9 @@ def discriminator_loss(loss: str, real_logits: torch.Tensor, fake_logits: torch.
         return _mean(F.relu(1 - real_logits), dim) + _mean(F.relu(1 + fake_logits), dim)
     if loss == "wasserstein":
         return -_mean(real_logits, dim) + _mean(fake_logits, dim)
+    if loss in F_GAN_KINDS:  # minus the variational bound E g_f(l_r) - E f*(g_f(l_f))
+        d = fdiv.DIVERGENCES[loss]
+        return -_mean(d.activation(real_logits), dim) + _mean(d.conjugate_of_logit(fake_logits), dim)
     # lsgan: push real outputs to 1 and fake outputs to 0
     return 0.5 * _mean((real_logits - 1) ** 2, dim) + 0.5 * _mean(fake_logits**2, dim)
 
@@ -110,8 +130,9 @@ def generator_loss(loss: str, fake_logits: torch.Tensor,
 
     Args:
         loss: one of ``"minimax"``, ``"ns"``, ``"hinge"``,
-            ``"wasserstein"``, ``"lsgan"`` (:data:`KINDS`; ``kind=`` is
-            accepted too).
+            ``"wasserstein"``, ``"lsgan"`` or an f-GAN loss (:data:`KINDS`;
+            ``kind=`` is accepted too). An f-GAN generator descends the
+            bound: :math:`L_G = -E f^*(g_f(l_f))`.
         fake_logits: discriminator outputs on generated samples, any shape.
         dim: the batch dimension to average over; ``None`` averages over
             all elements.
@@ -131,6 +152,8 @@ def generator_loss(loss: str, fake_logits: torch.Tensor,
         return _mean(F.softplus(-fake_logits), dim)
     if loss in ("hinge", "wasserstein"):
         return -_mean(fake_logits, dim)
+    if loss in F_GAN_KINDS:
+        return -_mean(fdiv.DIVERGENCES[loss].conjugate_of_logit(fake_logits), dim)
     return 0.5 * _mean((fake_logits - 1) ** 2, dim)
 
 

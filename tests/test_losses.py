@@ -3,7 +3,9 @@ import torch
 import torch.nn.functional as F
 from torch.testing import assert_close
 
-from gan_lab import losses
+import math
+
+from gan_lab import fdiv, losses
 
 torch.manual_seed(0)
 REAL = torch.randn(64, dtype=torch.float64) * 3
@@ -61,11 +63,25 @@ def test_gradients_match_finite_differences(kind):
     assert torch.autograd.gradcheck(lambda l: losses.generator_loss(kind, l), (logits,))
 
 
+def _limit(kind):
+    """The largest |logit| at which the loss can be finite (f-GAN rows that grow like exp(|v|) stop at 80)."""
+    return min(1e4, fdiv.DIVERGENCES[kind].finite_logits if kind in fdiv.DIVERGENCES else math.inf)
+
+
 @pytest.mark.parametrize("kind", losses.KINDS)
 def test_finite_for_extreme_logits(kind):
-    big = torch.tensor([-1e4, 1e4, 0.0])
+    big = _limit(kind)
+    big = torch.tensor([-big, big, 0.0])
     assert torch.isfinite(losses.discriminator_loss(kind, big, big)).all()
     assert torch.isfinite(losses.generator_loss(kind, big)).all()
+
+
+@pytest.mark.parametrize("kind", [k for k in losses.F_GAN_KINDS if fdiv.DIVERGENCES[k].finite_logits < 1e4])
+def test_exponential_f_gan_losses_do_overflow_beyond_their_limit(kind):
+    """Control for the limit above: the value itself leaves float32's range, so the limit is not slack."""
+    far = torch.tensor([-200.0, 200.0])
+    both = torch.stack([losses.discriminator_loss(kind, far[:1], far[:1]), losses.discriminator_loss(kind, far[1:], far[1:])])
+    assert not torch.isfinite(both).all()
 
 
 def test_per_seed_reduction_matches_separate_calls():
