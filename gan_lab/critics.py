@@ -1,6 +1,6 @@
 r"""How much of :math:`W_1` a critic certifies, and how simple it is.
 
-Measurements of a trained critic from its values at finite sets of points (chapter 6):
+Measurements of a trained critic from its values at finite sets of points (chapter 7):
 :func:`lipschitz_on`, the exact Lipschitz constant on the points; :func:`critic_w1_bound`,
 the lower bound on the empirical :math:`W_1` that the critic proves by weak duality (to
 compare with the exact :func:`gan_lab.metrics.wasserstein1`); and :func:`quadratic_r2`,

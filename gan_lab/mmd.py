@@ -106,7 +106,7 @@ def mmd2(
     Its mean is :math:`\mathrm{MMD}^2`, so when :math:`P = Q` it takes
     negative values. Its null distribution is not symmetric: it is skewed
     to the right (for large samples a weighted sum of centred chi-squares),
-    so it is typically negative in more than half of the draws (Chapter 5
+    so it is typically negative in more than half of the draws (Chapter 6
     measures the share). The biased V-statistic keeps the diagonals; it is
     never negative, and its mean exceeds :math:`\mathrm{MMD}^2` by
 
@@ -246,7 +246,7 @@ def witness_gradient(x: torch.Tensor, y: torch.Tensor, bandwidths, points: torch
 
     With ``y`` the generated points minus :math:`y_j` (the witness that leaves :math:`y_j`
     out), :math:`-\tfrac{2}{m}` times this at :math:`t = y_j` is the gradient of the
-    unbiased :func:`mmd2` with respect to :math:`y_j` (Chapter 5): gradient descent on the
+    unbiased :func:`mmd2` with respect to :math:`y_j` (Chapter 6): gradient descent on the
     MMD moves each generated point *up* the witness.
 
     Args:

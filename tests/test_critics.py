@@ -166,7 +166,7 @@ def test_penalised_shift_optimum_matches_a_numerical_search(a, lam):
 
 def test_penalised_shift_optimum_of_the_chapter():
     got = penalised_shift_optimum(1.0, 10.0)
-    assert_close(got["ridge"], 1.0545, rtol=0, atol=5e-5)  # ch06's value
+    assert_close(got["ridge"], 1.0545, rtol=0, atol=5e-5)  # ch07's value
     fine = penalised_shift_optimum(1.0, 10.0, points=20001)["ridge"]
     assert_close(got["ridge"], fine, rtol=1e-9, atol=0)  # the t grid is fine enough
 

@@ -67,7 +67,7 @@ def test_write_checked_leaves_no_half_file(monkeypatch, tmp_path):
 
 
 # --- the committed PacGAN record (results/pacgan-full.json) ---------------------------------
-# Chapter 8 shows this record beside the paper's Table 1 and describes it in words; the
+# Chapter 9 shows this record beside the paper's Table 1 and describes it in words; the
 # statements it makes about the record are checked here, where the record lives, and the
 # chapter asserts only on what it computes itself.
 
@@ -113,7 +113,7 @@ def test_committed_pacgan_summaries_are_those_of_its_trials(pacgan_full):
 
 
 def test_committed_pacgan_record_is_far_from_the_papers_numbers(pacgan_full):
-    """What chapter 8 says of the record: the protocol ran, the result did not arrive."""
+    """What chapter 9 says of the record: the protocol ran, the result did not arrive."""
     _, rows = pacgan_full
     for row in rows.values():  # quality: a small fraction of the paper's (over 90 %)
         assert row["paper"]["high_quality"] > 0.9
