@@ -17,9 +17,9 @@ the domain of :math:`f^*`, :math:`T = g_f(v)`.
 
 Each :class:`FDivergence` in :data:`DIVERGENCES` evaluates everything from the log ratio
 :math:`\ell = \log p - \log q` or the logit :math:`v`, never from :math:`p/q` itself, so
-nothing overflows where the ratio does: :meth:`FDivergence.conjugate_of_logit` is
+nothing overflows where the ratio does: ``FDivergence.conjugate_of_logit`` is
 :math:`f^*(g_f(v))` simplified by hand (for the GAN row it is
-:math:`\operatorname{softplus}(v)`), and :meth:`FDivergence.integrands` splits
+:math:`\operatorname{softplus}(v)`), and ``FDivergence.integrands`` splits
 :math:`D_f` into :math:`E_P a(\ell) + E_Q b(\ell)` with factors that stay finite.
 
 Conventions. ``"jsd"`` uses :math:`f(u) = \tfrac12[u \log u - (u + 1)\log\frac{u + 1}{2}]`
@@ -276,8 +276,8 @@ def _tv() -> FDivergence:
     )
 
 
-#: Every f-divergence of the book, by name: ``"kl"``, ``"reverse_kl"``, ``"pearson"``,
-#: ``"hellinger"``, ``"jsd"``, ``"gan"``, ``"tv"``.
+#: Every f-divergence of the book, by name (the keys ``kl``, ``reverse_kl``, ``pearson``,
+#: ``hellinger``, ``jsd``, ``gan`` and ``tv``), each an :class:`FDivergence`.
 DIVERGENCES: dict[str, FDivergence] = {
     d.name: d for d in (_kl(), _reverse_kl(), _pearson(), _hellinger(), _jsd(), _gan(), _tv())
 }
@@ -324,7 +324,7 @@ def variational_bound(divergence, real_logits: torch.Tensor, fake_logits: torch.
 
     Returns:
         The bound (a float), or ``(bound, se)``. It is :math:`\le D_f(P \| Q)` in expectation
-        for any critic, with equality for :math:`v = ` :meth:`FDivergence.logit_star`.
+        for any critic, with equality at the optimal logit ``logit_star`` of the row.
     """
     d = get(divergence)
     real = _tensor("real_logits", real_logits).detach().double().reshape(-1)

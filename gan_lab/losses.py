@@ -29,7 +29,7 @@ conjugate :math:`f^*` (:mod:`gan_lab.fdiv`),
 
 so that :math:`-L_D` is the variational lower bound on :math:`D_f(p_{\text{data}} \| p_g)`
 and the generator descends it (the saddle-point form). :math:`f^*(g_f(l))` is evaluated in
-closed form from the logit (:meth:`gan_lab.fdiv.FDivergence.conjugate_of_logit`), so no
+closed form from the logit (``conjugate_of_logit`` of :class:`gan_lab.fdiv.FDivergence`), so no
 density ratio is ever exponentiated where it need not be.
 
 ``minimax`` is the generator cost of Goodfellow et al. (2014), :math:`\min_G V(D, G)`;
@@ -152,8 +152,9 @@ def generator_loss(loss: str, fake_logits: torch.Tensor,
         return _mean(F.softplus(-fake_logits), dim)
     if loss in ("hinge", "wasserstein"):
         return -_mean(fake_logits, dim)
-    if loss in F_GAN_KINDS:
-        return -_mean(fdiv.DIVERGENCES[loss].conjugate_of_logit(fake_logits), dim)
+    if loss in F_GAN_KINDS:  # descend the bound: -E f*(g_f(l_f))
+        conjugate = fdiv.DIVERGENCES[loss].conjugate_of_logit
+        return -_mean(conjugate(fake_logits), dim)
     return 0.5 * _mean((fake_logits - 1) ** 2, dim)
 
 

@@ -399,7 +399,7 @@ def f_divergence(
     r"""The f-divergence :math:`D_f(p \,\|\, q) = E_q f(p/q)` of a row of :data:`gan_lab.fdiv.DIVERGENCES`.
 
     Computed as :math:`E_p a(\ell) + E_q b(\ell)` with :math:`\ell = \log p - \log q` and the
-    row's factors (:meth:`gan_lab.fdiv.FDivergence.integrands`), which stay finite where
+    row's factors (``integrands`` of :class:`gan_lab.fdiv.FDivergence`), which stay finite where
     :math:`p/q` overflows; same integration strategy and arguments as :func:`jsd`: adaptive
     quadrature in one dimension, otherwise a Monte Carlo average over ``n_samples`` draws of
     each distribution a term needs, with its standard error. ``"pearson"`` is
