@@ -33,10 +33,17 @@ Methods (the names of the book's public contract) and their parameters:
 
 Everything here is plain NumPy: the state is two scalars. Arrays of states
 broadcast, which is what a phase portrait needs.
+
+The settings of the authors' own Dirac-GAN notebook are
+:data:`AUTHORS_SETTINGS` (with :data:`AUTHORS_RUN` and
+:data:`AUTHORS_UPDATES`); :func:`radius_table` runs every method at the
+defaults above and at those settings, beside what the authors' code gives
+(:func:`authors_vector_field`: it differs for ``"consensus"`` only).
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from numbers import Integral, Real
 
@@ -117,13 +124,22 @@ def _params(method: str, params: dict) -> dict[str, float]:
     return out
 
 
-def _gauss_hermite(sigma: float) -> tuple[np.ndarray, np.ndarray]:
-    """Nodes and weights with ``sum(w * g(eps)) ~ E[g(eps)]``, for
-    ``eps ~ N(0, sigma^2)``."""
+@functools.lru_cache(maxsize=1)
+def _standard_gauss_hermite() -> tuple[np.ndarray, np.ndarray]:
+    """Nodes and weights for ``N(0, 1)``, computed once (read-only)."""
     z, w = np.polynomial.hermite_e.hermegauss(
         _QUADRATURE_NODES
     )  # weight exp(-z^2 / 2)
-    return sigma * z, w / math.sqrt(2 * math.pi)
+    w = w / math.sqrt(2 * math.pi)
+    z.flags.writeable = w.flags.writeable = False
+    return z, w
+
+
+def _gauss_hermite(sigma: float) -> tuple[np.ndarray, np.ndarray]:
+    """Nodes and weights with ``sum(w * g(eps)) ~ E[g(eps)]``, for
+    ``eps ~ N(0, sigma^2)``."""
+    z, w = _standard_gauss_hermite()
+    return sigma * z, w
 
 
 def _unregularised(
@@ -442,9 +458,17 @@ def simulate(
     def field(theta, psi):
         return vector_field(method, theta, psi, **p)
 
+    _iterate(field, method, p, path, h, update, n_g, n_d)
+    return path
+
+
+def _iterate(field, method, p, path, h, update, n_g, n_d) -> None:
+    """Fill ``path[1:]`` from ``path[0]`` by :func:`simulate`'s rule, with
+    the callable ``field(theta, psi) -> (v_theta, v_psi)``."""
+    theta, psi = (float(x) for x in path[0])
     # a diverging run may overflow: keep the inf
     with np.errstate(over="ignore", invalid="ignore"):
-        for k in range(1, steps + 1):
+        for k in range(1, len(path)):
             if update == "simultaneous":
                 v_theta, v_psi = field(theta, psi)
                 theta += h * float(v_theta)
@@ -458,7 +482,6 @@ def simulate(
                     psi += h * float(field(theta, psi)[1])
                     theta, psi = _project(method, theta, psi, p)
             path[k] = theta, psi
-    return path
 
 
 def classify(
@@ -501,3 +524,285 @@ def classify(
     if not np.isfinite(r).all() or late > diverged * r0:
         return "diverging"
     return "converging" if late < converged * r0 else "cycling"
+
+
+# The authors' Dirac-GAN notebook -------------------------------------------
+# Their settings, read from LMescheder/GAN_stability (the code of Mescheder,
+# Geiger and Nowozin 2018): notebooks/DiracGAN.ipynb, which runs the classes
+# of notebooks/diracgan/gans.py with notebooks/diracgan/simulate.py.
+
+#: The run every panel of the authors' notebook shares.
+AUTHORS_RUN: dict[str, float] = {
+    # DiracGAN.ipynb, code cells 3-5: nsteps=500 in every call
+    "steps": 500,
+    # DiracGAN.ipynb, code cell 2: h = 0.2, passed as hs_g = hs_d = h
+    "h": 0.2,
+    # DiracGAN.ipynb, code cell 2: theta0 = 1., psi0 = 1.
+    "theta0": 1.0,
+    "psi0": 1.0,
+}
+#: The authors' update rules, by the names of their output folders:
+#: label -> ``(update, n_g, n_d)`` of :func:`simulate`.
+AUTHORS_UPDATES: dict[str, tuple[str, int, int]] = {
+    # DiracGAN.ipynb, code cell 3: trajectory_simgd (diracgan/simulate.py),
+    # both players step from the same point, then postprocess (clip)
+    "simgd": ("simultaneous", 1, 1),
+    # code cells 4 and 5: trajectory_altgd with dsteps=1 and dsteps=5 and
+    # the default gsteps=1; the generator steps first, and every step is
+    # followed by postprocess (simulate.py)
+    "altgd1": ("alternating", 1, 1),
+    "altgd5": ("alternating", 1, 5),
+}
+#: The methods of the authors' notebook (its ``plot_configs``, code cell 2
+#: of DiracGAN.ipynb), by the authors' names: name -> ``{"method": ...,
+#: "params": ...}`` in this module's terms. The constructor arguments are
+#: those of diracgan/gans.py: ``WGAN(clip)``, ``WGAN_GP(reg, target)``
+#: (``gamma``, ``g0`` here), ``GAN_InstNoise(std)``,
+#: ``GAN_GradPenalty(reg)``, ``GAN_Consensus(reg)``. Their
+#: ``NSGAN_GradPenalty(0.3)`` has no method here and is left out.
+AUTHORS_SETTINGS: dict[str, dict] = {
+    "gan": {"method": "gan", "params": {}},  # GAN()
+    "nsgan": {"method": "nsgan", "params": {}},  # NSGAN()
+    "wgan": {"method": "wgan", "params": {"clip": 1.0}},  # WGAN(1.)
+    "wgan_gp": {  # WGAN_GP(0.7, 1.)
+        "method": "wgan_gp",
+        "params": {"gamma": 0.7, "g0": 1.0},
+    },
+    "gan_instnoise": {  # GAN_InstNoise(0.7)
+        "method": "instance_noise",
+        "params": {"sigma": 0.7},
+    },
+    "gan_gradpen": {  # GAN_GradPenalty(0.3)
+        "method": "gradient_penalty",
+        "params": {"gamma": 0.3},
+    },
+    "gan_gradpen_critical": {  # GAN_GradPenalty(1.)
+        "method": "gradient_penalty",
+        "params": {"gamma": 1.0},
+    },
+    "gan_consensus": {  # GAN_Consensus(1.)
+        "method": "consensus",
+        "params": {"gamma": 1.0},
+    },
+}
+
+
+def authors_consensus_gradient(theta, psi) -> tuple[np.ndarray, np.ndarray]:
+    r"""The consensus term as the authors' code computes it
+    (``GAN_Consensus`` in diracgan/gans.py).
+
+    Their code means to descend :math:`\tfrac12 \lVert v \rVert^2 =
+    \tfrac12 r^2 f'(\psi\theta)^2`, :math:`r^2 = \psi^2 + \theta^2`, whose
+    gradient :func:`consensus_gradient` returns. Their expression keeps
+    half of the chain-rule term:
+
+    .. math::
+
+        (\theta f'^2 + \tfrac12 r^2 f' f'' \psi,\;
+         \psi f'^2 + \tfrac12 r^2 f' f'' \theta),
+
+    which is not the gradient of any function (its curl
+    :math:`\partial_\psi g_\theta - \partial_\theta g_\psi` is
+    :math:`(\theta^2 - \psi^2) f' f''`, not zero). The halved term is of
+    third order in ``(theta, psi)``, so the Jacobian at the equilibrium,
+    and with it every eigenvalue, is the same for both; the trajectories
+    from ``(1, 1)`` differ (see :func:`radius_table`).
+    """
+    theta, psi = np.asarray(theta, dtype=float), np.asarray(psi, dtype=float)
+    fp, fpp = f_prime(psi * theta), f_second(psi * theta)
+    half_r2 = 0.5 * (psi**2 + theta**2)
+    return (
+        theta * fp**2 + half_r2 * fp * fpp * psi,
+        psi * fp**2 + half_r2 * fp * fpp * theta,
+    )
+
+
+def authors_vector_field(
+    method: str, theta, psi, **params
+) -> tuple[np.ndarray, np.ndarray]:
+    """The field of a method as the authors' code defines it
+    (diracgan/gans.py).
+
+    The same as :func:`vector_field` for ``gan``, ``nsgan``, ``wgan``,
+    ``wgan_gp``, ``gradient_penalty`` (their ``_get_vector`` formulas are
+    this module's), except for ``"consensus"``, whose term is
+    :func:`authors_consensus_gradient`. For ``"instance_noise"`` their code
+    averages 1000 fresh (unseeded) normal draws of each noise on every
+    call, a random estimate whose expectation, :func:`vector_field`'s, is
+    what this returns.
+    """
+    if _check_method(method) != "consensus":
+        return vector_field(method, theta, psi, **params)
+    p = _params(method, params)
+    theta, psi = np.broadcast_arrays(
+        np.asarray(theta, dtype=float), np.asarray(psi, dtype=float)
+    )
+    v_theta, v_psi = _unregularised(method, theta, psi, p)
+    g_theta, g_psi = authors_consensus_gradient(theta, psi)
+    return v_theta - p["gamma"] * g_theta, v_psi - p["gamma"] * g_psi
+
+
+def _check_updates(updates) -> dict[str, tuple[str, int, int]]:
+    if not isinstance(updates, dict) or not updates:
+        raise ValueError(
+            "updates must be a non-empty dict label -> (update, n_g, n_d), "
+            f"got {updates!r}"
+        )
+    out = {}
+    for label, rule in updates.items():
+        if not (isinstance(rule, tuple) and len(rule) == 3):
+            raise ValueError(
+                f"updates[{label!r}] must be a tuple (update, n_g, n_d), "
+                f"got {rule!r}"
+            )
+        out[str(label)] = (rule[0], *_check_update(*rule))
+    return out
+
+
+def _check_settings(settings) -> dict[str, dict]:
+    if not isinstance(settings, dict):
+        raise TypeError(
+            "settings must be a dict name -> "
+            f"{{'method': ..., 'params': {{...}}}}, got {settings!r}"
+        )
+    out = {}
+    for name, entry in settings.items():
+        if not (
+            isinstance(entry, dict)
+            and set(entry) == {"method", "params"}
+            and isinstance(entry["params"], dict)
+        ):
+            raise ValueError(
+                f"settings[{name!r}] must be a dict with the keys 'method' "
+                f"and 'params' (a dict), got {entry!r}"
+            )
+        out[name] = {
+            "method": entry["method"],
+            "params": _params(entry["method"], entry["params"]),
+        }
+    return out
+
+
+def _radii(method, params, steps, updates) -> dict:
+    """:func:`radius_table`'s numbers for one method and its parameters."""
+    keys = ("state", "radius", "behaviour")
+    out = {pre + key: {} for pre in ("", "authors_") for key in keys}
+    h, theta0, psi0 = (AUTHORS_RUN[k] for k in ("h", "theta0", "psi0"))
+
+    def theirs(theta, psi):
+        return authors_vector_field(method, theta, psi, **params)
+
+    for label, (update, n_g, n_d) in updates.items():
+        path = simulate(
+            method, steps, h, theta0, psi0, update, n_g, n_d, **params
+        )  # (steps + 1, 2)
+        for pre in ("", "authors_"):
+            if pre and method == "instance_noise":  # their code samples it
+                for key in keys:
+                    out[pre + key][label] = None
+                continue
+            if pre and method == "consensus":  # their code's field differs
+                path = path.copy()
+                _iterate(theirs, method, params, path, h, update, n_g, n_d)
+            out[pre + "state"][label] = tuple(float(x) for x in path[-1])
+            out[pre + "radius"][label] = float(np.hypot(*path[-1]))
+            out[pre + "behaviour"][label] = classify(path)
+    return out
+
+
+def radius_table(steps: int = 500, updates=None, settings=None) -> list[dict]:
+    """The distance from the equilibrium after ``steps`` steps, at the class
+    defaults (:data:`METHODS`) and at the authors' settings.
+
+    Every run starts at :data:`AUTHORS_RUN`'s ``(theta0, psi0) = (1, 1)``
+    with its step size ``h = 0.2``, under each rule of ``updates``.
+
+    Args:
+        steps: the number of iterations of every run (an int >= 4).
+        updates: label -> ``(update, n_g, n_d)``; default
+            :data:`AUTHORS_UPDATES`.
+        settings: name -> ``{"method": ..., "params": {...}}``; default
+            :data:`AUTHORS_SETTINGS`.
+
+    Returns:
+        One dict a row, in the order of :data:`METHODS`: for each method
+        its defaults, then each setting of ``settings`` for it with other
+        parameters. Keys: ``method``; ``setting`` (``"defaults"``,
+        ``"authors"``, or ``"both"`` where they coincide); ``name`` (the
+        setting's name in ``settings``, or ``None``); ``params`` (all the
+        method's parameters); ``state``, ``radius`` and ``behaviour``
+        (dicts by update label: the final ``(theta, psi)``, its distance
+        ``hypot(theta, psi)`` and :func:`classify`'s label, from
+        :func:`simulate`); ``authors_state``, ``authors_radius`` and
+        ``authors_behaviour``: the same with
+        :func:`authors_vector_field`'s rule, i.e. what the authors' code
+        computes; equal to ``radius`` except for ``consensus``, and
+        ``None`` for ``instance_noise``, which their code samples at
+        random.
+    """
+    steps = _check_positive_int("steps", steps)
+    if steps < 4:
+        raise ValueError(f"steps must be at least 4, got {steps!r}")
+    updates = _check_updates(AUTHORS_UPDATES if updates is None else updates)
+    settings = _check_settings(
+        AUTHORS_SETTINGS if settings is None else settings
+    )
+    rows = []
+    for method in METHODS:
+        defaults = _params(method, {})
+        base = {"method": method, "setting": "defaults", "name": None}
+        base |= {"params": defaults} | _radii(method, defaults, steps, updates)
+        rows.append(base)
+        for name, entry in settings.items():
+            if entry["method"] != method:
+                continue
+            if entry["params"] == defaults:  # one row for both
+                names = [n for n in (base["name"], name) if n is not None]
+                base.update(setting="both", name=", ".join(names))
+                continue
+            rows.append(
+                {"method": method, "setting": "authors", "name": name}
+                | {"params": entry["params"]}
+                | _radii(method, entry["params"], steps, updates)
+            )
+    return rows
+
+
+_SHORT = {"diverging": "div", "cycling": "cyc", "converging": "conv"}
+
+
+def format_radius_table(rows) -> str:
+    """:func:`radius_table`'s rows as text: one line a row (radius and
+    behaviour for each update), and below a row whose authors' code gives
+    other numbers, a line ``their code`` with those."""
+    if not isinstance(rows, list) or not rows:
+        raise ValueError(
+            f"rows must be the non-empty list radius_table returns, "
+            f"got {rows!r}"
+        )
+    labels = list(rows[0]["radius"])
+
+    def cells(radius, behaviour):
+        return "".join(
+            f" {radius[u]:7.1e} {_SHORT[behaviour[u]]:<4}" for u in labels
+        )
+
+    lines = [
+        f"{'method':>16} {'setting':<8} {'parameters':<15}"
+        + "".join(f" {u:<12}" for u in labels)
+    ]
+    for row in rows:
+        par = ", ".join(f"{k}={v:g}" for k, v in row["params"].items())
+        lines.append(
+            f"{row['method']:>16} {row['setting']:<8} {par or '-':<15}"
+            + cells(row["radius"], row["behaviour"])
+        )
+        theirs = row["authors_radius"]
+        if None in theirs.values():
+            lines.append(f"{'':>16} their code samples this field at random")
+        elif theirs != row["radius"]:
+            lines.append(
+                f"{'':>16} {'their code':<24}"
+                + cells(theirs, row["authors_behaviour"])
+            )
+    return "\n".join(line.rstrip() for line in lines)
