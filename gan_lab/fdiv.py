@@ -3,9 +3,11 @@ r"""The f-divergences behind GAN losses: a registry of :math:`f`, :math:`f^*`, a
 For a convex :math:`f` on :math:`(0, \infty)` with :math:`f(1) = 0`, the f-divergence of
 :math:`P` from :math:`Q` (densities :math:`p`, :math:`q`) is
 
-.. math:: D_f(P \,\|\, Q) = E_Q\, f\!\left(\frac{p(x)}{q(x)}\right) \ge 0 .
+.. math:: D_f(P \,\|\, Q) = E_Q\, f\!\left(\frac{p(x)}{q(x)}\right) \ge f(1) = 0
 
-With the convex conjugate :math:`f^*(t) = \sup_u\, (t u - f(u))`, Fenchel's inequality
+(by Jensen's inequality). With the convex conjugate
+:math:`f^*(t) = \sup_{u \ge 0}\, (t u - f(u))` (the supremum over the ratios a density
+ratio can take), Fenchel's inequality
 :math:`f(u) \ge t u - f^*(t)` gives, for every function :math:`T`,
 
 .. math:: D_f(P \,\|\, Q) \ge E_P\, T(x) - E_Q\, f^*(T(x)),
@@ -15,9 +17,10 @@ Nowozin, Cseke and Tomioka, 2016). An f-GAN's critic outputs a real number :math
 (its *logit*) and applies an output activation :math:`g_f` that maps the real line into
 the domain of :math:`f^*`, :math:`T = g_f(v)`.
 
-Each :class:`FDivergence` in :data:`DIVERGENCES` evaluates everything from the log ratio
-:math:`\ell = \log p - \log q` or the logit :math:`v`, never from :math:`p/q` itself, so
-nothing overflows where the ratio does: ``FDivergence.conjugate_of_logit`` is
+Each :class:`FDivergence` in :data:`DIVERGENCES` evaluates the divergence, the optimal
+critic and the losses from the log ratio :math:`\ell = \log p - \log q` or the logit
+:math:`v`, never from :math:`p/q` itself (only ``f`` and ``f_prime``, for tables and tests,
+take the ratio :math:`u`), so nothing overflows where the ratio does: ``FDivergence.conjugate_of_logit`` is
 :math:`f^*(g_f(v))` simplified by hand (for the GAN row it is
 :math:`\operatorname{softplus}(v)`), and ``FDivergence.integrands`` splits
 :math:`D_f` into :math:`E_P a(\ell) + E_Q b(\ell)` with factors that stay finite.
@@ -114,7 +117,7 @@ def _xlogx(u: torch.Tensor) -> torch.Tensor:
     return torch.special.xlogy(u, u)
 
 
-def _neg_inf_outside(t: torch.Tensor, inside: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
+def _inf_outside(t: torch.Tensor, inside: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
     """``value`` where ``inside``, else ``+inf`` (the conjugate outside its domain)."""
     return torch.where(inside, value, torch.full_like(value, math.inf))
 
@@ -140,7 +143,7 @@ def _reverse_kl() -> FDivergence:
     def conjugate(t):
         inside = t < 0
         safe = torch.where(inside, t, -torch.ones_like(t))
-        return _neg_inf_outside(t, inside, -1 - torch.log(-safe))
+        return _inf_outside(t, inside, -1 - torch.log(-safe))
 
     return FDivergence(
         name="reverse_kl", title="reverse Kullback-Leibler",
@@ -180,7 +183,7 @@ def _hellinger() -> FDivergence:
     def conjugate(t):
         inside = t < 1
         safe = torch.where(inside, t, torch.zeros_like(t))
-        return _neg_inf_outside(t, inside, safe / (1 - safe))
+        return _inf_outside(t, inside, safe / (1 - safe))
 
     zero = torch.zeros(())
     return FDivergence(
@@ -205,7 +208,7 @@ def _jsd() -> FDivergence:
     def conjugate(t):
         inside = t < LOG2 / 2
         safe = torch.where(inside, t, torch.zeros_like(t))
-        return _neg_inf_outside(t, inside, -0.5 * torch.log(2 - torch.exp(2 * safe)))
+        return _inf_outside(t, inside, -0.5 * torch.log(2 - torch.exp(2 * safe)))
 
     return FDivergence(
         name="jsd", title="Jensen-Shannon",
@@ -230,7 +233,7 @@ def _gan() -> FDivergence:
     def conjugate(t):
         inside = t < 0
         safe = torch.where(inside, t, -torch.ones_like(t))
-        return _neg_inf_outside(t, inside, -torch.log(-torch.expm1(safe)))
+        return _inf_outside(t, inside, -torch.log(-torch.expm1(safe)))
 
     return FDivergence(
         name="gan", title="GAN (2 JSD - log 4)",
@@ -252,7 +255,7 @@ def _gan() -> FDivergence:
 
 def _tv() -> FDivergence:
     def conjugate(t):  # over u >= 0: -1/2 below t = -1/2 (the supremum sits at u = 0)
-        return _neg_inf_outside(t, t <= 0.5, torch.clamp(t, min=-0.5))
+        return _inf_outside(t, t <= 0.5, torch.clamp(t, min=-0.5))
 
     def logit_star(l):
         return torch.where(l == 0, torch.zeros_like(l), torch.sign(l) * math.inf)
@@ -329,6 +332,9 @@ def variational_bound(divergence, real_logits: torch.Tensor, fake_logits: torch.
     d = get(divergence)
     real = _tensor("real_logits", real_logits).detach().double().reshape(-1)
     fake = _tensor("fake_logits", fake_logits).detach().double().reshape(-1)
+    for name, t in (("real_logits", real), ("fake_logits", fake)):
+        if not torch.isfinite(t).all():
+            raise ValueError(f"{name} must be finite, got {int((~torch.isfinite(t)).sum())} non-finite values")
     a, b = d.activation(real), d.conjugate_of_logit(fake)
     value = float(a.mean() - b.mean())
     if not return_se:

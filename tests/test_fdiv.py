@@ -281,6 +281,8 @@ def test_variational_bound_bad_input():
         fdiv.variational_bound("kl", torch.zeros(1), torch.zeros(3))
     with pytest.raises(ValueError, match="divergence must be one of"):
         fdiv.variational_bound("kld", torch.zeros(3), torch.zeros(3))
+    with pytest.raises(ValueError, match="fake_logits must be finite, got 1 non-finite"):
+        fdiv.variational_bound("jsd", torch.zeros(3), torch.tensor([0.0, math.nan, 1.0]))
 
 
 @pytest.mark.parametrize("name", fdiv.LOSS_NAMES)
