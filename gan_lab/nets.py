@@ -9,6 +9,7 @@ does not depend on how many other seeds share the batch.
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Sequence
 
@@ -333,6 +334,117 @@ class MaxoutDiscriminator(nn.Module):
         return self.layers(x).squeeze(-1)  # (S, n)
 
 
+# --- minibatch standard deviation (ProGAN) --------------------------------------------------
+
+
+class SeedMinibatchStd(nn.Module):
+    r"""Minibatch standard deviation (Karras et al. 2018), batched over seeds: ``(S, n, h) -> (S, n, h + 1)``.
+
+    ProGAN's layer against mode collapse: it lets the discriminator see a statistic of the
+    whole batch, so a batch of near-identical samples is told from a real one even when each
+    sample looks real on its own. For each seed the ``n`` samples are split into groups of
+    ``group_size`` consecutive samples (``None``: one group, the whole batch, as the paper
+    describes it; the authors' code uses groups of 4). In group :math:`g` the standard deviation
+    of every feature :math:`j` over the group's samples (biased, as in the authors' code),
+
+    .. math:: \sigma_{g j} = \sqrt{\tfrac{1}{|g|} \textstyle\sum_{i \in g}
+              (h_{i j} - \bar h_{g j})^2 + \epsilon},
+              \qquad s_g = \frac1h \sum_{j=1}^{h} \sigma_{g j},
+
+    is averaged over the features, and the single number :math:`s_g` is appended to every
+    sample of the group as one more feature. Each seed's statistic uses only its own samples,
+    so seeds stay independent; samples within a group do not (the gradient of one sample's
+    output reaches the others), which is why a gradient penalty, computed per sample, does not
+    combine with this layer (:data:`DISCRIMINATORS` refuses it). No parameters.
+
+    Args:
+        group_size: samples per group; ``None`` for the whole batch. A batch of ``n`` samples
+            needs ``n`` divisible by ``min(group_size, n)``.
+        eps: added to the variance before the square root (``1e-8`` in the authors' code).
+    """
+
+    def __init__(self, group_size: int | None = None, eps: float = 1e-8):
+        super().__init__()
+        if group_size is not None and (not isinstance(group_size, int) or isinstance(group_size, bool)
+                                       or group_size < 2):
+            raise ValueError(f"group_size must be None or an int >= 2, got {group_size!r}")
+        if not (isinstance(eps, (int, float)) and eps > 0):
+            raise ValueError(f"eps must be > 0, got {eps!r}")
+        self.group_size, self.eps = group_size, eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim != 3 or x.shape[1] < 1:
+            raise ValueError(f"x must have shape (seeds, n >= 1, features), got {tuple(x.shape)}")
+        S, n, h = x.shape
+        size = n if self.group_size is None else min(self.group_size, n)
+        if n % size:
+            raise ValueError(f"the batch of n={n} samples must be a multiple of group_size={self.group_size}")
+        groups = x.reshape(S, n // size, size, h)  # (S, groups, size, h): consecutive samples
+        sigma = (groups.var(2, unbiased=False) + self.eps).sqrt()  # (S, groups, h)
+        s = sigma.mean(-1).repeat_interleave(size, dim=1)  # (S, n): each sample's group statistic
+        return torch.cat([x, s.unsqueeze(-1).to(x.dtype)], -1)  # (S, n, h + 1)
+
+    def extra_repr(self) -> str:
+        return f"group_size={self.group_size}"
+
+
+class MinibatchStdDiscriminator(nn.Module):
+    """An MLP discriminator with minibatch standard deviation: ``(S, n, x_dim) -> (S, n)`` logits.
+
+    The layers of :class:`MLPDiscriminator` (same widths, activation and initial weights, slot
+    ``i`` of layer ``l`` from seed ``seeds[i] * 1009 + l``), with one :class:`SeedMinibatchStd`
+    inserted before the last hidden layer, which therefore has one more input. As in ProGAN,
+    where the statistic enters the last block, it comes late, on learned features rather than
+    raw coordinates, and at least one nonlinear layer follows it, so the discriminator can
+    combine it with the sample's own features rather than only shift every logit of the batch.
+    With a single hidden layer it is inserted before that layer, on the input.
+
+    Args:
+        x_dim: input size (the packed width ``m * d`` under packing).
+        hidden: widths of the hidden layers, at least one.
+        seeds: a count ``S`` or the list of integer seeds, one per slot.
+        activation: as for :class:`SeedMLP`.
+        group_size: :class:`SeedMinibatchStd`'s group size (``None``: the whole batch).
+    """
+
+    def __init__(self, x_dim: int = 2, hidden: Sequence[int] = (64, 64), seeds: int | Sequence[int] = 1,
+                 activation: str = "leaky_relu", group_size: int | None = None):
+        super().__init__()
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
+        hidden = tuple(hidden)
+        if not hidden or any(not isinstance(h, int) or h < 1 for h in hidden):
+            raise ValueError(f"hidden must be a non-empty sequence of positive ints, got {hidden!r}")
+        seed_list = _seed_list(seeds)
+        sizes = (x_dim, *hidden, 1)
+        where = len(sizes) - 3  # the index of the last hidden layer's linear map
+        layers: list[nn.Module] = []
+        for depth, (a, b) in enumerate(itertools.pairwise(sizes)):
+            if depth == where:
+                layers.append(SeedMinibatchStd(group_size))
+                a += 1
+            layers.append(SeedLinear(a, b, [s * 1009 + depth for s in seed_list]))
+            if depth < len(sizes) - 2:
+                layers.append(ACTIVATIONS[activation]())
+        self.layers = nn.Sequential(*layers)
+        self.seeds, self.x_dim = seed_list, x_dim
+
+    @property
+    def n_seeds(self) -> int:
+        return len(self.seeds)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x).squeeze(-1)  # (S, n)
+
+
+def _minibatch_std_discriminator(c, d_in, seeds):
+    """``d_arch="mlp-mbstd"``; refuses a gradient penalty (it assumes samples do not interact)."""
+    if c.penalty is not None:
+        raise ValueError(f"d_arch='mlp-mbstd' does not combine with penalty={c.penalty!r}: minibatch "
+                         "standard deviation couples the samples, so per-sample input gradients are not defined")
+    return MinibatchStdDiscriminator(d_in, c.d_hidden, seeds, c.activation)
+
+
 # --- the 2-D networks by name: TrainConfig.g_arch / d_arch ---------------------------------
 
 #: ``TrainConfig.g_arch`` -> builder ``(config, x_dim, seeds) -> generator``.
@@ -344,6 +456,7 @@ GENERATORS = {
 DISCRIMINATORS = {
     "mlp": lambda c, d_in, seeds: MLPDiscriminator(d_in, c.d_hidden, seeds, c.activation),
     "maxout": lambda c, d_in, seeds: MaxoutDiscriminator(d_in, c.d_hidden, c.maxout_pieces, seeds),
+    "mlp-mbstd": _minibatch_std_discriminator,
 }
 
 
