@@ -12,6 +12,7 @@ Only the standard library and matplotlib are needed (no nbformat, no kernel).
 from __future__ import annotations
 
 import ast
+import hashlib
 import importlib.abc
 import importlib.util
 import io
@@ -22,6 +23,14 @@ import sys
 import traceback
 import types
 from pathlib import Path
+
+
+def source_sha256(nb: dict) -> str:
+    """SHA-256 of a notebook's cell types and sources (``nb`` as parsed JSON; outputs, counts
+    and metadata ignored): what identifies the code an executed copy was made from."""
+    cells = [[c["cell_type"], "".join(c["source"]) if isinstance(c["source"], list) else c["source"]]
+             for c in nb["cells"]]
+    return hashlib.sha256(json.dumps(cells, ensure_ascii=False).encode()).hexdigest()
 
 
 def strip_magics(source: str) -> str:

@@ -156,6 +156,8 @@ def test_the_key_check_catches_a_typo():
 
 
 def test_derived_execution_settings(sphinx_config):
+    # force: `jupyter-book build .` executes every chapter; `make book` and `make test` set
+    # GAN_LAB_EXECUTED, and book/_ext/executed_notebooks.py then renders nbval's executions.
     assert sphinx_config["nb_execution_mode"] == "force"
     # myst-nb 1.x calls it ``execution_raise_on_error`` (older releases: ``raiseonerr``).
     assert sphinx_config["nb_execution_raise_on_error"] is True
@@ -190,7 +192,8 @@ def test_derived_mathjax_and_macros(sphinx_config):
 
 def test_derived_extensions_and_theme(sphinx_config):
     extensions = sphinx_config["extensions"]
-    for name in ("myst_nb", "sphinx.ext.autodoc", "sphinx.ext.napoleon", "sphinxcontrib.bibtex", "offline_mathjax"):
+    for name in ("myst_nb", "sphinx.ext.autodoc", "sphinx.ext.napoleon", "sphinxcontrib.bibtex", "offline_mathjax",
+                 "executed_notebooks"):
         assert name in extensions
     assert sphinx_config["bibtex_bibfiles"] == ["book/references.bib"]
     theme = sphinx_config["html_theme_options"]
