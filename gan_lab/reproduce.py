@@ -39,7 +39,7 @@ from typing import Callable
 
 import torch
 
-from . import data, metrics, profile, train
+from . import data, metrics, profile, train, wgan_toy
 from .records import code_version, config_hash, merge, parse_shard, shard_blocks, summarize, summarize_trials
 from .results import provenance, save_json
 
@@ -65,6 +65,8 @@ class Reproduction:
             ``seed`` and the metrics, in trial order.
         setup: what else fixes the results (architecture, optimiser, ...): part of the
             configuration hash that decides which shards may be merged.
+        table_fn: ``record -> str``, the plain-text table :func:`table` prints for this
+            reproduction's records (``None``: the PacGAN table).
     """
 
     name: str
@@ -74,6 +76,7 @@ class Reproduction:
     budgets: dict
     train_fn: Callable = field(repr=False)
     setup: dict = field(default_factory=dict)
+    table_fn: Callable | None = field(default=None, repr=False)
 
 
 #: Every registered reproduction, by name (what the command line offers).
@@ -170,7 +173,36 @@ register(Reproduction(
 ))
 
 
+# --- WGAN-GP value surfaces, Figure 1 (defined in gan_lab.wgan_toy) ---------------------------
+
+register(Reproduction(name=wgan_toy.NAME, title=wgan_toy.TITLE, cite=wgan_toy.CITE, reference=wgan_toy.PAPER,
+                      budgets=wgan_toy.BUDGETS, train_fn=wgan_toy.surface_rows, setup=wgan_toy.SETUP,
+                      table_fn=wgan_toy.table))
+
+
 # --- running one -----------------------------------------------------------------------------
+
+
+def configuration(name: str, profile_name: str, *, budget: dict | None = None, blocks: int = 1,
+                  base_seed: int | None = None) -> dict:
+    """The configuration that :func:`run` records (and hashes) for reproduction ``name``.
+
+    Args:
+        name: a key of :data:`gan_lab.reproduce.REGISTRY`.
+        profile_name: a profile; ``budget`` defaults to its budget in the registry.
+        budget: the budget actually run (the profile's, with any overrides).
+        blocks: the number of trial blocks.
+        base_seed: default :func:`gan_lab.profile.base_seed`.
+
+    Returns:
+        A JSON-ready dict: ``reproduction``, ``profile``, ``budget``, ``blocks``, ``base_seed``
+        and ``setup``, whose :func:`gan_lab.records.config_hash` a record stores.
+    """
+    rep = REGISTRY[name]
+    budget = dict(rep.budgets[profile_name]) if budget is None else budget
+    seed = profile.base_seed() if base_seed is None else base_seed
+    return json.loads(json.dumps({"reproduction": rep.name, "profile": profile_name, "budget": budget,
+                                  "blocks": blocks, "base_seed": seed, "setup": rep.setup}))
 
 
 def run(name: str, profile_name: str = "quick", *, trials: int | None = None, steps: int | None = None,
@@ -226,9 +258,7 @@ def run(name: str, profile_name: str = "quick", *, trials: int | None = None, st
     held = shard_blocks(budget["trials"], n_blocks, part)
     held_trials = [t for a, b in held for t in range(a, b)]
     dev = profile.device(device)
-    config = json.loads(json.dumps({"reproduction": rep.name, "profile": profile_name, "budget": budget,
-                                    "blocks": n_blocks, "base_seed": profile.base_seed(),
-                                    "setup": rep.setup}))
+    config = configuration(name, profile_name, budget=budget, blocks=n_blocks)
     prov = provenance(dev)
     cpu0, wall0 = time.process_time(), time.perf_counter()
     record = {"reproduction": rep.name, "title": rep.title, "cite": rep.cite, "profile": profile_name,
@@ -257,7 +287,13 @@ def run(name: str, profile_name: str = "quick", *, trials: int | None = None, st
 
 
 def table(record: dict) -> str:
-    """The record's rows beside the paper's numbers, as a plain-text table (mean ± s.e. over trials)."""
+    """The record's rows beside the paper's numbers, as a plain-text table (mean ± s.e. over trials).
+
+    A reproduction with a ``table_fn`` formats its own records.
+    """
+    rep = REGISTRY.get(record.get("reproduction"))
+    if rep is not None and rep.table_fn is not None:
+        return rep.table_fn(record)
     head = f"{'data':5} {'method':8} {'modes (ours)':>14} {'paper':>11} {'HQ % (ours)':>13} {'paper':>6} " \
            f"{'rev-KL (ours)':>14} {'paper':>6}"
     lines = [head, "-" * len(head)]
