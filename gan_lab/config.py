@@ -12,9 +12,9 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from . import checks, losses, profile
+from . import checks, losses, profile, spectral
 from . import step as step_mod
-from .nets import DISCRIMINATORS, GENERATORS
+from .nets import DISCRIMINATORS, GENERATORS, build_discriminator
 from .runs import Snapshot
 from .step import PENALTIES
 
@@ -94,6 +94,11 @@ class TrainConfig:
     #: (as pytorch/examples' DCGAN does): one generator forward pass less per step, but a
     #: different algorithm (the G step sees samples D has just been trained on). Off by default.
     reuse_fake: bool = False
+    #: Spectral normalisation (Miyato et al. 2018) of every discriminator layer
+    #: (:func:`gan_lab.spectral.apply_seed_spectral_norm`: per seed, torch's algorithm, one
+    #: power-iteration step per training-mode forward). The step is then eager: the compiled
+    #: step has no parametrized weights (``compile=True`` is refused, ``None`` stays eager).
+    spectral_norm: bool = False
 
     def validate(self) -> "TrainConfig":
         """Raise ``ValueError`` naming the first field that is out of range."""
@@ -120,6 +125,10 @@ class TrainConfig:
         checks.optional_positive_int("snapshot_every", self.snapshot_every)
         checks.boolean("compile", self.compile, allow_none=True)
         checks.boolean("reuse_fake", self.reuse_fake)
+        checks.boolean("spectral_norm", self.spectral_norm)
+        if self.spectral_norm and self.compile:
+            raise ValueError("compile=True has no spectral_norm (the compiled step has no parametrized "
+                             "weights): use compile=None or False")
         return self
 
 
@@ -159,12 +168,21 @@ def use_compiled(config: TrainConfig, device: torch.device | None = None) -> boo
     """
     if config.compile is not None:
         return config.compile
-    if config.reuse_fake:  # the compiled step has no reuse_fake
+    if config.reuse_fake or config.spectral_norm:  # the compiled step has neither
         return False
     dev = device if device is not None else profile.device(config.device)
     if dev.type == "cpu" and config.seeds > AUTO_COMPILE_MAX_SEEDS:
         return False
     return config.steps >= AUTO_COMPILE_STEPS.get(dev.type, AUTO_COMPILE_STEPS["cuda"])
+
+
+def build_critic(config: TrainConfig, in_dim: int, seeds) -> torch.nn.Module:
+    """The discriminator of :func:`gan_lab.nets.build_discriminator`, spectrally normalised when
+    ``config.spectral_norm`` (the power-iteration vectors of slot ``i`` from ``seeds[i]``)."""
+    D = build_discriminator(config, in_dim, seeds)
+    if config.spectral_norm:
+        spectral.apply_seed_spectral_norm(D, seeds)
+    return D
 
 
 def step_spec(config: TrainConfig) -> step_mod.StepSpec:

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import checks, devices, losses, loop, mnist, profile
+from . import checks, devices, losses, loop, mnist, profile, spectral
 from . import step as step_mod
 from .classifier import MNISTClassifier, accuracy, as_float_images, predict, train_classifier  # noqa: F401
 from .dcgan import DCGANDiscriminator, DCGANGenerator
@@ -47,8 +47,13 @@ class ImageTrainConfig:
     batch_size: int = 64
     z_dim: int = 64
     width: int = 32  #: channel width of both networks
-    #: Batch normalisation in the discriminator; ``None`` means on, except with a gradient penalty.
+    #: Batch normalisation in the discriminator; ``None`` means on, except with a gradient penalty
+    #: or spectral normalisation.
     d_batch_norm: bool | None = None
+    #: Spectral normalisation (Miyato et al. 2018) of the discriminator's ``Conv2d`` and ``Linear``
+    #: weights (:func:`gan_lab.spectral.apply_spectral_norm`). It needs the discriminator without
+    #: batch norm (``d_batch_norm`` ``None`` or ``False``), whose scale SN would not control.
+    spectral_norm: bool = False
     lr_g: float = 2e-4
     lr_d: float = 2e-4
     betas: tuple[float, float] = (0.5, 0.999)
@@ -85,6 +90,11 @@ class ImageTrainConfig:
             raise ValueError(f"snapshot_every must be None or a positive int, got {self.snapshot_every!r}")
         if self.cpu_threads is not None and (not isinstance(self.cpu_threads, int) or self.cpu_threads < 1):
             raise ValueError(f"cpu_threads must be None or a positive int, got {self.cpu_threads!r}")
+        checks.boolean("spectral_norm", self.spectral_norm)
+        checks.boolean("d_batch_norm", self.d_batch_norm, allow_none=True)
+        if self.spectral_norm and self.d_batch_norm:
+            raise ValueError("d_batch_norm must be off with spectral_norm=True (spectral normalisation bounds "
+                             "the discriminator's Lipschitz constant only without batch norm)")
         if self.penalty is not None and self.d_batch_norm:
             raise ValueError(f"d_batch_norm must be off with penalty={self.penalty!r} (the penalty needs "
                              "per-sample outputs)")
@@ -93,7 +103,9 @@ class ImageTrainConfig:
     @property
     def critic_batch_norm(self) -> bool:
         """Whether the discriminator uses batch normalisation."""
-        return self.penalty is None if self.d_batch_norm is None else bool(self.d_batch_norm)
+        if self.d_batch_norm is None:
+            return self.penalty is None and not self.spectral_norm
+        return bool(self.d_batch_norm)
 
 
 @dataclass
@@ -219,9 +231,12 @@ def _resolve(config: ImageTrainConfig | None, overrides: dict) -> ImageTrainConf
 
 
 def build_networks(config: ImageTrainConfig) -> tuple[DCGANGenerator, DCGANDiscriminator]:
-    """The run's generator and discriminator, initialised from seeds ``2 seed`` and ``2 seed + 1``."""
+    """The run's generator and discriminator, initialised from seeds ``2 seed`` and ``2 seed + 1``
+    (with ``spectral_norm``, the discriminator's power-iteration vectors from seed ``2 seed + 1`` too)."""
     G = DCGANGenerator(config.z_dim, config.width, seed=2 * config.seed)
     D = DCGANDiscriminator(config.width, batch_norm=config.critic_batch_norm, seed=2 * config.seed + 1)
+    if config.spectral_norm:
+        spectral.apply_spectral_norm(D, seed=2 * config.seed + 1)
     return G, D
 
 

@@ -30,9 +30,9 @@ from . import checks, compiled, loop, profile
 from . import distributions as dist_mod
 from . import step as step_mod
 from .config import (AUTO_COMPILE_MAX_SEEDS, AUTO_COMPILE_STEPS, CHECK_EVERY,  # noqa: F401
-                     D_ARCHS, G_ARCHS, HISTORY, UPDATES, TrainConfig, first_seed, optimizers, resolve, snapshot, step_spec, use_compiled)
+                     D_ARCHS, G_ARCHS, HISTORY, UPDATES, TrainConfig, build_critic, first_seed, optimizers, resolve, snapshot, step_spec, use_compiled)
 from .loop import TrainingDiverged  # noqa: F401  (re-exported: part of train's API)
-from .nets import build_discriminator, build_generator
+from .nets import build_discriminator, build_generator  # noqa: F401
 from .runs import CriticRun, Run, SeedBatchedEvaluation, Snapshot  # noqa: F401
 from .step import OPTIMIZERS, PENALTIES, pack_samples  # noqa: F401
 from .train_mmd import fit_mmd  # noqa: F401
@@ -79,7 +79,7 @@ def fit(data, config: TrainConfig | None = None, *, progress: bool | None = None
     S, B, m, first = config.seeds, config.batch_size, config.pack, first_seed(config)
     seeds = [first + i for i in range(S)]
     G = build_generator(config, dist.dim, [2 * s for s in seeds]).to(dev)
-    D = build_discriminator(config, dist.dim * m, [2 * s + 1 for s in seeds]).to(dev)  # packs of m points
+    D = build_critic(config, dist.dim * m, [2 * s + 1 for s in seeds]).to(dev)  # packs of m points
     opts = optimizers(config, dev, generator=G, discriminator=D)
     rng = torch.Generator(dev).manual_seed(first)  # data and latent noise
     spec = step_spec(config)
@@ -205,7 +205,7 @@ def fit_discriminator(p_data, p_model, config: TrainConfig | None = None, *, pro
         raise ValueError(f"p_data and p_model must have the same dimension, got {real.dim} and {fake.dim}")
     dev = profile.device(config.device)
     S, B, m, first = config.seeds, config.batch_size, config.pack, first_seed(config)
-    D = build_discriminator(config, real.dim * m, [2 * (first + i) + 1 for i in range(S)]).to(dev)
+    D = build_critic(config, real.dim * m, [2 * (first + i) + 1 for i in range(S)]).to(dev)
     opts = optimizers(config, dev, discriminator=D)
     rng = torch.Generator(dev).manual_seed(first)
     spec = step_spec(config)

@@ -92,7 +92,8 @@ def _check_mmd_config(config: TrainConfig, features) -> None:
     default = TrainConfig()
     refused = {"loss": config.loss != default.loss, "penalty": config.penalty is not None,
                "pack": config.pack != 1, "update": config.update != "alternating",
-               "reuse_fake": config.reuse_fake, "d_arch": config.d_arch != "mlp", "compile": config.compile is True}
+               "reuse_fake": config.reuse_fake, "d_arch": config.d_arch != "mlp", "compile": config.compile is True,
+               "spectral_norm": config.spectral_norm}
     if features is None:  # no feature map: nothing for critic steps or clipping to act on
         refused.update(n_critic=config.n_critic != 1, clip=config.clip is not None)
     bad = [k for k, v in refused.items() if v]
