@@ -380,9 +380,9 @@ class SeedMinibatchStd(nn.Module):
         if n % size:
             raise ValueError(f"the batch of n={n} samples must be a multiple of group_size={self.group_size}")
         groups = x.reshape(S, n // size, size, h)  # (S, groups, size, h): consecutive samples
-        sigma = (groups.var(2, unbiased=False) + self.eps).sqrt()  # (S, groups, h)
-        s = sigma.mean(-1).repeat_interleave(size, dim=1)  # (S, n): each sample's group statistic
-        return torch.cat([x, s.unsqueeze(-1).to(x.dtype)], -1)  # (S, n, h + 1)
+        sigma = (groups.var(2, unbiased=False, keepdim=True) + self.eps).sqrt()  # (S, groups, 1, h)
+        s = sigma.mean(-1, keepdim=True).expand(S, n // size, size, 1)  # each sample's group statistic
+        return torch.cat([groups, s], -1).reshape(S, n, h + 1)  # (S, n, h + 1)
 
     def extra_repr(self) -> str:
         return f"group_size={self.group_size}"

@@ -148,5 +148,5 @@ def test_compiled_step_equals_eager(monkeypatch):
     for k in eager.history:
         assert_close(comp.history[k], eager.history[k], atol=1e-5, rtol=1e-5)
     d_eager, d_comp = devices.unwrap(eager.discriminator), devices.unwrap(comp.discriminator)
-    for (name, p), q in zip(d_eager.named_parameters(), d_comp.parameters()):
+    for (name, p), q in zip(d_eager.named_parameters(), d_comp.parameters(), strict=True):
         assert_close(q, p, atol=1e-5, rtol=1e-5, msg=name)
