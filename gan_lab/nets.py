@@ -374,15 +374,19 @@ class SeedMinibatchStd(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.ndim != 3 or x.shape[1] < 1:
-            raise ValueError(f"x must have shape (seeds, n >= 1, features), got {tuple(x.shape)}")
+            raise ValueError("x must have shape (seeds, n >= 1, features), "
+                             f"got {tuple(x.shape)}")
         S, n, h = x.shape
         size = n if self.group_size is None else min(self.group_size, n)
         if n % size:
-            raise ValueError(f"the batch of n={n} samples must be a multiple of group_size={self.group_size}")
-        groups = x.reshape(S, n // size, size, h)  # (S, groups, size, h): consecutive samples
-        sigma = (groups.var(2, unbiased=False, keepdim=True) + self.eps).sqrt()  # (S, groups, 1, h)
-        s = sigma.mean(-1, keepdim=True).expand(S, n // size, size, 1)  # each sample's group statistic
-        return torch.cat([groups, s], -1).reshape(S, n, h + 1)  # (S, n, h + 1)
+            raise ValueError(f"the batch of n={n} samples must be a multiple"
+                             f" of group_size={self.group_size}")
+        g = n // size  # groups of consecutive samples
+        groups = x.reshape(S, g, size, h)
+        var = groups.var(2, unbiased=False, keepdim=True)  # (S, g, 1, h)
+        s = (var + self.eps).sqrt().mean(-1, keepdim=True)  # (S, g, 1, 1)
+        s = s.expand(S, g, size, 1)  # each sample gets its group's s
+        return torch.cat([groups, s], -1).reshape(S, n, h + 1)
 
     def extra_repr(self) -> str:
         return f"group_size={self.group_size}"
