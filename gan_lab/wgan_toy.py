@@ -29,9 +29,11 @@ He-uniform with zero biases; ours (:class:`gan_lab.nets.SeedLinear`) are uniform
 a fixed shuffled set of 100,000 points (exactly 4,000 per mode) in their code, fresh draws of the
 mixture here; the Swiss roll comes fresh from ``sklearn.datasets.make_swiss_roll`` there, from a
 fixed set of 100,000 points of the same construction (:func:`gan_lab.distributions.swiss_roll`)
-here. (5) The profiles' budgets: ``paper`` is their 500,000 critic steps (a GPU job), ``full`` is
-what a shared 2-core CPU does in about ten minutes, a small fraction of it, so the ``full`` record
-measures critics far from optimality, and says so.
+here. (5) The profiles' budgets: ``paper`` is their 500,000 critic steps (a GPU job); ``full`` is
+150 critic steps (0.03 % of them) for 4 trials, what a 2-core CPU does in about 260 CPU seconds
+(the stored record took 17.6 minutes of wall time on a machine shared with other jobs), so the
+``full`` record measures critics far from optimality, and its label says so; ``quick`` checks the
+pipeline in seconds.
 
 :func:`stored_records` reads the records under ``results/`` and :func:`table` formats one for the
 book, labelled with its device, date, budget and code version.
