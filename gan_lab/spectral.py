@@ -197,6 +197,16 @@ def layer_norms(net: nn.Module, input_shape: Sequence[int], conv: str = "operato
     net = devices.unwrap(net)  # a run's guarded network: the results are floats and CPU tensors
     checks.one_of("conv", conv, ("operator", "kernel"))
     out = []
+    was = net.training
+    net.eval()  # a parametrized weight read in training mode would run a power-iteration step
+    try:
+        _layer_norms_into(out, net, input_shape, conv, n_iter)
+    finally:
+        net.train(was)
+    return out
+
+
+def _layer_norms_into(out, net, input_shape, conv, n_iter) -> None:
     for name, m, shape in _leaves(net, tuple(input_shape)):
         if isinstance(m, nn.modules.batchnorm._BatchNorm):
             raise ValueError(f"layer {name!r} is batch normalisation: the product of layer norms bounds the "
@@ -223,7 +233,6 @@ def layer_norms(net: nn.Module, input_shape: Sequence[int], conv: str = "operato
             out.append((name, 1.0))
         else:
             raise ValueError(f"layer {name!r} ({type(m).__name__}) has no known Lipschitz constant")
-    return out
 
 
 def lipschitz_bound(net: nn.Module, input_shape: Sequence[int], n_iter: int = 200) -> float:

@@ -315,3 +315,39 @@ def test_fit_images_with_spectral_norm_and_resume(tmp_path, monkeypatch):
     torch.testing.assert_close(resumed.logits(probe), run.logits(probe), rtol=0, atol=0)
     torch.testing.assert_close(resumed.sample(4, rng=torch.Generator().manual_seed(1)),
                                run.sample(4, rng=torch.Generator().manual_seed(1)), rtol=0, atol=0)
+
+
+def test_gradient_norms_match_per_sample_jacobians_of_a_conv_net():
+    torch.manual_seed(0)
+    net = DCGANDiscriminator(width=4, batch_norm=False, seed=3).double()
+    x = torch.randn(5, 1, 28, 28, dtype=torch.float64)
+    got = spectral.gradient_norms(net, x, batch_size=2)  # chunks of 2, 2 and 1
+    for i in range(5):  # the oracle: torch.func's Jacobian of one sample's logit
+        jac = torch.func.jacrev(lambda xi: net(xi[None])[0])(x[i])
+        torch.testing.assert_close(got[i], jac.norm(), rtol=1e-10, atol=0)
+    direction = torch.randn(1, 1, 28, 28, dtype=torch.float64)
+    direction /= direction.norm()
+    eps = 1e-6  # a directional finite difference never exceeds the gradient norm
+    with torch.no_grad():
+        slope = (net(x[:1] + eps * direction) - net(x[:1] - eps * direction)).abs() / (2 * eps)
+    assert float(slope) <= float(got[0]) * (1 + 1e-6)
+    assert net.training  # the network's mode is restored
+
+
+def test_gradient_norms_refuse_bad_input():
+    net = DCGANDiscriminator(width=4, batch_norm=False, seed=0)
+    with pytest.raises(ValueError, match="x must be a tensor"):
+        spectral.gradient_norms(net, torch.zeros(28))
+    with pytest.raises(ValueError, match="x must be a tensor"):
+        spectral.gradient_norms(net, [[0.0]])
+
+
+def test_layer_norms_in_training_mode_run_no_power_iteration_step():
+    lin = torch.nn.utils.parametrizations.spectral_norm(nn.Linear(6, 4).double())
+    net = nn.Sequential(lin, nn.ReLU()).train()
+    u = lin.parametrizations.weight[0]._u.clone()
+    spectral.layer_norms(net, (6,))
+    torch.testing.assert_close(lin.parametrizations.weight[0]._u, u, rtol=0, atol=0)
+    assert net.training
+    net(torch.zeros(2, 6, dtype=torch.float64))  # control: a training-mode forward moves u
+    assert not torch.equal(lin.parametrizations.weight[0]._u, u)
