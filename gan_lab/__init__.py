@@ -12,7 +12,9 @@ behind the f-GAN losses) and
 steps), :mod:`gan_lab.loop` (the one loop) and :mod:`gan_lab.compiled` (the compiled
 step); :mod:`gan_lab.checkpoint` (the checkpoint file format), :mod:`gan_lab.devices`
 (CPU in, CPU out; the precision policy; device-check mode); :mod:`gan_lab.images` (the
-DCGAN loop), :mod:`gan_lab.classifier` (the evaluation
+DCGAN loop), :mod:`gan_lab.spectral` (spectral normalisation, layer and Lipschitz norms),
+:mod:`gan_lab.conditional` (class-conditional networks, their loop and metrics, the
+conditional D*), :mod:`gan_lab.classifier` (the evaluation
 classifier, its cache and FID features), :mod:`gan_lab.latent` (interpolation,
 truncation); :mod:`gan_lab.theory` (closed forms) and :mod:`gan_lab.ipm_theory` (IPMs in closed form) on
 :mod:`gan_lab.quadrature`
@@ -22,7 +24,7 @@ truncation); :mod:`gan_lab.theory` (closed forms) and :mod:`gan_lab.ipm_theory` 
 visual layers, animations, image grids), :mod:`gan_lab.explore` (interactive explorers);
 :mod:`gan_lab.profile` (budgets, device, base seed), :mod:`gan_lab.checks` (validators at
 the boundaries); :mod:`gan_lab.results`, :mod:`gan_lab.records`,
-:mod:`gan_lab.reproduce`, :mod:`gan_lab.bench`, :mod:`gan_lab.chapter_times` and
+:mod:`gan_lab.reproduce` (with :mod:`gan_lab.wgan_toy`, WGAN-GP's toy critics), :mod:`gan_lab.bench`, :mod:`gan_lab.chapter_times` and
 :mod:`gan_lab.baselines` (results with
 provenance, paper-scale reproductions, benchmarks against plain loops);
 :mod:`gan_lab.gpu_check` (the whole suite on a CUDA machine) with :mod:`gan_lab.gpu_machine`
