@@ -53,7 +53,7 @@ from .results import load_json
 
 #: The command-line name of the reproduction.
 NAME = "wgan-gp-surfaces"
-#: Critic steps of the authors' fixed-generator plots: 100,000 iterations x 5 critic steps.
+#: Critic steps of the authors' fixed-generator plots (100,000 iterations x 5 critic steps).
 STEPS_TO_OPTIMALITY = 500_000
 #: The three toy data sets of the authors' ``gan_toy.py``, before and after their division by
 #: ``divide_by`` (their comment: "stdev").
@@ -62,7 +62,7 @@ DATA = {
     "25 Gaussians": {"side": 5, "spacing": 2.0, "std": 0.05, "divide_by": 2.828},
     "Swiss roll": {"noise": 0.25, "divide_by": 7.5, "points": 100_000, "seed": 0},
 }
-#: The fixed generator: the data plus noise of this standard deviation (unit variance).
+#: The fixed generator is the data plus noise of this standard deviation (unit variance).
 NOISE_STD = 1.0
 #: What both kinds of critic share (the authors' network and batch; one critic step per step).
 CRITIC = {"loss": "wasserstein", "d_hidden": (512, 512, 512), "activation": "relu", "batch_size": 256,
@@ -79,11 +79,11 @@ EVAL_SEED = 4242
 AT_C_RTOL = 1e-6
 #: Bump when what the row function measures changes without a change to the settings above.
 METHOD_VERSION = 1
-#: Everything besides the budget that fixes the results: hashed into every record's configuration.
+#: Everything besides the budget that fixes the results, hashed into every record's configuration.
 SETUP = {"data": DATA, "noise_std": NOISE_STD, "critic": CRITIC, "kinds": KINDS, "eval_seed": EVAL_SEED,
          "at_c_rtol": AT_C_RTOL, "steps_to_optimality": STEPS_TO_OPTIMALITY, "method_version": METHOD_VERSION}
-#: Budgets per profile: critic steps, trials (critics per data set and kind, trained together) and
-#: evaluation points per side.
+#: Budgets per profile (critic steps, trials, i.e. critics per data set and kind trained together,
+#: and evaluation points per side).
 BUDGETS = {
     "quick": {"steps": 3, "trials": 2, "eval_samples": 200},
     "full": {"steps": 150, "trials": 4, "eval_samples": 1000},
