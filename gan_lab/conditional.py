@@ -52,7 +52,7 @@ from .classifier import predict
 from .config import merge
 from .dcgan import DCGANGenerator, dcgan_init
 from .distributions import GaussianMixture
-from .images import standing_statistics, update_average
+from .images import generator_for, standing_statistics, update_average
 
 DISCRIMINATORS = ("concat", "projection")  #: the conditional discriminators
 HISTORY = ("d_loss", "g_loss", "real_logit", "fake_logit")  #: a conditional run's history
@@ -293,13 +293,7 @@ class ConditionalRun:
             ema: use the moving-average generator.
             batch_size: codes per forward pass.
         """
-        net = self._net("ema_generator" if ema else "generator")
-        if net is None:
-            raise ValueError("ema=True, but this run kept no EMA generator (config.ema is None)")
-        if not isinstance(z, torch.Tensor) or z.ndim != 2 or z.shape[1] != self.config.z_dim:
-            raise ValueError(f"z must be a tensor of shape (n, {self.config.z_dim}), got {getattr(z, 'shape', z)!r}")
-        if z.device.type != "cpu":
-            raise ValueError(f"z must be a CPU tensor (the run moves it to its device), got one on {z.device}")
+        net = generator_for(self, z, ema)
         labels = check_labels("labels", labels, self.config.n_classes, len(z))
         batch_size = checks.positive_int("batch_size", batch_size)
         net.eval()

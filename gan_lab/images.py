@@ -117,6 +117,20 @@ class ImageSnapshot:
     ema_samples: torch.Tensor | None = None
 
 
+def generator_for(run, z, ema: bool):
+    """The generator (or its moving average, ``ema``) that ``run.generate`` applies to the codes
+    ``z``, after checking them: a CPU tensor ``(n, run.config.z_dim)``. Shared by
+    :class:`ImageRun` and :class:`gan_lab.conditional.ConditionalRun`."""
+    net = run._net("ema_generator" if ema else "generator")
+    if net is None:
+        raise ValueError("ema=True, but this run kept no EMA generator (config.ema is None)")
+    if not isinstance(z, torch.Tensor) or z.ndim != 2 or z.shape[1] != run.config.z_dim:
+        raise ValueError(f"z must be a tensor of shape (n, {run.config.z_dim}), got {getattr(z, 'shape', z)!r}")
+    if z.device.type != "cpu":
+        raise ValueError(f"z must be a CPU tensor (the run moves it to its device), got one on {z.device}")
+    return net
+
+
 @dataclass
 class ImageRun:
     """The result of :func:`fit_images`.
@@ -185,13 +199,7 @@ class ImageRun:
             ema: use the moving-average generator (``ValueError`` if the run kept none).
             batch_size: codes per forward pass.
         """
-        net = self._net("ema_generator" if ema else "generator")
-        if net is None:
-            raise ValueError("ema=True, but this run kept no EMA generator (config.ema is None)")
-        if not isinstance(z, torch.Tensor) or z.ndim != 2 or z.shape[1] != self.config.z_dim:
-            raise ValueError(f"z must be a tensor of shape (n, {self.config.z_dim}), got {getattr(z, 'shape', z)!r}")
-        if z.device.type != "cpu":
-            raise ValueError(f"z must be a CPU tensor (the run moves it to its device), got one on {z.device}")
+        net = generator_for(self, z, ema)
         net.eval()
         out = [net(chunk.to(self.device, torch.float32)).float().cpu() for chunk in z.split(batch_size)]
         return torch.cat(out)  # (n, 1, 28, 28)
